@@ -1,0 +1,235 @@
+//! Turning a request body into an admitted object: decode (JSON, YAML), field validation (`Strict`/`Warn`/
+//! `Ignore`), typed normalization, server-set metadata, defaulting and validation.
+
+use crate::errors::{ApiError, ApiResult};
+use crate::request::Query;
+use chrono::Utc;
+use rand::Rng;
+use serde_json::{json, Value};
+use skiff_api::registry::Resource;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FieldValidation {
+    Ignore,
+    Warn,
+    Strict,
+}
+
+impl FieldValidation {
+    pub fn from_query(q: &Query) -> ApiResult<Self> {
+        match q.get("fieldValidation") {
+            // Upstream's default when the client says nothing.
+            None | Some("") | Some("Warn") => Ok(FieldValidation::Warn),
+            Some("Strict") => Ok(FieldValidation::Strict),
+            Some("Ignore") => Ok(FieldValidation::Ignore),
+            Some(other) => Err(ApiError::BadRequest(format!(
+                "fieldValidation parameter unsupported: {other}, must be one of: Ignore, Warn, Strict"
+            ))),
+        }
+    }
+}
+
+pub fn now_rfc3339() -> String {
+    Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+/// "`Pod in version "v1" cannot be handled as a Pod: …`", upstream's prefix for decoding failures.
+fn cannot_handle(r: &Resource, detail: impl std::fmt::Display) -> ApiError {
+    ApiError::BadRequest(format!(
+        "{} in version \"{}\" cannot be handled as a {}: {detail}",
+        r.kind, r.version, r.kind
+    ))
+}
+
+/// Parses a body as JSON or YAML into a value, reporting duplicate fields.
+pub fn parse_body(
+    r: &Resource,
+    body: &[u8],
+    content_type: &str,
+) -> ApiResult<(Value, Vec<String>)> {
+    match content_type {
+        "" | "application/json" | "*/*" => {
+            skiff_api::schema::decode_json_checked(body).map_err(|e| cannot_handle(r, e))
+        }
+        "application/yaml" => {
+            let v: Value = serde_yaml::from_slice(body).map_err(|e| cannot_handle(r, e))?;
+            Ok((v, vec![]))
+        }
+        other => Err(ApiError::UnsupportedMediaType(format!(
+            "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf (got {other})"
+        ))),
+    }
+}
+
+/// Decodes a full object for `r`: checks apiVersion/kind, applies field validation, and normalizes it through
+/// the typed form. Returns the object and any warnings (for `Warn`).
+pub fn decode_object(
+    r: &Resource,
+    body: &[u8],
+    content_type: &str,
+    validation: FieldValidation,
+) -> ApiResult<(Value, Vec<String>)> {
+    let (obj, duplicates) = parse_body(r, body, content_type)?;
+    check_object(r, obj, &duplicates, validation)
+}
+
+/// The decode steps after parsing, shared with patch (whose result is an object too).
+pub fn check_object(
+    r: &Resource,
+    mut obj: Value,
+    duplicates: &[String],
+    validation: FieldValidation,
+) -> ApiResult<(Value, Vec<String>)> {
+    if !obj.is_object() {
+        return Err(cannot_handle(
+            r,
+            "json: cannot unmarshal into Go value of type struct",
+        ));
+    }
+    let gv = r.group_version();
+    match obj.get("apiVersion").and_then(Value::as_str) {
+        None | Some("") => obj["apiVersion"] = json!(gv),
+        Some(v) if v == gv => {}
+        Some(v) => {
+            return Err(ApiError::BadRequest(format!(
+                "the API version in the data ({v}) does not match the expected API version ({gv})"
+            )))
+        }
+    }
+    match obj.get("kind").and_then(Value::as_str) {
+        None | Some("") => obj["kind"] = json!(r.kind),
+        Some(k) if k == r.kind => {}
+        Some(k) => {
+            return Err(ApiError::BadRequest(format!(
+                "the kind in the data ({k}) does not match the expected kind ({})",
+                r.kind
+            )))
+        }
+    }
+    let mut warnings = Vec::new();
+    if validation != FieldValidation::Ignore {
+        let unknown = skiff_api::schema::unknown_fields(r.group, r.version, r.kind, &obj);
+        if !unknown.is_empty() || !duplicates.is_empty() {
+            match validation {
+                FieldValidation::Strict => {
+                    return Err(cannot_handle(
+                        r,
+                        skiff_api::schema::strict_error_message(&unknown, duplicates),
+                    ));
+                }
+                _ => {
+                    warnings.extend(unknown.iter().map(|f| format!("unknown field \"{f}\"")));
+                    warnings.extend(
+                        duplicates
+                            .iter()
+                            .map(|f| format!("duplicate field \"{f}\"")),
+                    );
+                }
+            }
+        }
+    }
+    let obj = (r.normalize)(obj).map_err(|e| cannot_handle(r, e))?;
+    Ok((obj, warnings))
+}
+
+/// Upstream's `SimpleNameGenerator`: 5 random characters from an alphabet without vowels or confusables.
+pub fn generate_name(prefix: &str) -> String {
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    let mut rng = rand::thread_rng();
+    let suffix: String = (0..5)
+        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
+        .collect();
+    // Upstream trims the prefix so the result stays within 63 characters.
+    let max_prefix = 63 - 5;
+    let prefix = if prefix.len() > max_prefix {
+        &prefix[..max_prefix]
+    } else {
+        prefix
+    };
+    format!("{prefix}{suffix}")
+}
+
+/// Sets the metadata the server owns on create: namespace, generated name, uid, creationTimestamp.
+pub fn prepare_create_meta(r: &Resource, obj: &mut Value, ns: Option<&str>) -> ApiResult<()> {
+    if !obj.get("metadata").is_some_and(Value::is_object) {
+        obj["metadata"] = json!({});
+    }
+    let meta = &mut obj["metadata"];
+    if r.namespaced {
+        let url_ns = ns.unwrap_or("");
+        match meta.get("namespace").and_then(Value::as_str) {
+            Some(n) if !n.is_empty() && n != url_ns => {
+                return Err(ApiError::BadRequest(
+                    "the namespace of the provided object does not match the namespace sent on the request".into(),
+                ))
+            }
+            _ => meta["namespace"] = json!(url_ns),
+        }
+    } else if let Some(m) = meta.as_object_mut() {
+        m.remove("namespace");
+    }
+    let name = meta.get("name").and_then(Value::as_str).unwrap_or("");
+    if name.is_empty() {
+        if let Some(g) = meta
+            .get("generateName")
+            .and_then(Value::as_str)
+            .filter(|g| !g.is_empty())
+        {
+            meta["name"] = json!(generate_name(g));
+        }
+    }
+    meta["uid"] = json!(uuid::Uuid::new_v4().to_string());
+    meta["creationTimestamp"] = json!(now_rfc3339());
+    if let Some(m) = meta.as_object_mut() {
+        for k in [
+            "resourceVersion",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "selfLink",
+        ] {
+            m.remove(k);
+        }
+    }
+    Ok(())
+}
+
+/// Carries over the metadata a client may not change on update (upstream's `rest.BeforeUpdate`).
+pub fn prepare_update_meta(obj: &mut Value, old: &Value) {
+    if !obj.get("metadata").is_some_and(Value::is_object) {
+        obj["metadata"] = json!({});
+    }
+    for k in [
+        "uid",
+        "creationTimestamp",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "namespace",
+        "generation",
+    ] {
+        match old["metadata"].get(k) {
+            Some(v) => obj["metadata"][k] = v.clone(),
+            None => {
+                if let Some(m) = obj["metadata"].as_object_mut() {
+                    m.remove(k);
+                }
+            }
+        }
+    }
+    if let Some(m) = obj["metadata"].as_object_mut() {
+        m.remove("selfLink");
+    }
+}
+
+/// Defaulting then validation; `Invalid` with every cause when the object is not acceptable.
+pub fn default_and_validate(r: &Resource, obj: &mut Value, old: Option<&Value>) -> ApiResult<()> {
+    skiff_api::defaults::apply(r.group, r.version, r.kind, obj);
+    let errs = skiff_api::validation::validate(r.group, r.version, r.kind, obj, old);
+    if errs.is_empty() {
+        return Ok(());
+    }
+    let name = obj
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    Err(ApiError::invalid(r, name, errs))
+}

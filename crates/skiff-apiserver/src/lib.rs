@@ -1,0 +1,70 @@
+//! The Kubernetes API server: HTTPS with client-certificate authentication, routing of the Kubernetes URL
+//! grammar, discovery, OpenAPI, and the generic CRUD/watch handlers over the store.
+//!
+//! Request path: TLS accept → authenticate (client certificate) → route (health, version, discovery, OpenAPI,
+//! resources) → handler (decode → admit → store) → JSON, Table or Status response.
+
+mod discovery;
+pub mod errors;
+mod handlers;
+mod http;
+mod lifecycle;
+pub mod objects;
+mod openapi;
+pub mod pki;
+mod request;
+mod selectors;
+mod serve;
+
+use objects::Objects;
+use skiff_store::Store;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+pub use serve::run;
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+}
+
+/// Shared state of a running API server.
+pub struct ApiServer {
+    pub objects: Objects,
+    pub config: Config,
+    /// The address clients should use (`serverAddressByClientCIDRs`, kubeconfig).
+    pub advertise: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("certificates: {0}")]
+    Pki(#[from] pki::PkiError),
+    #[error("TLS configuration: {0}")]
+    Tls(String),
+    #[error("listening on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("bootstrapping: {0}")]
+    Bootstrap(Box<errors::ApiError>),
+}
+
+impl From<errors::ApiError> for ServerError {
+    fn from(e: errors::ApiError) -> Self {
+        ServerError::Bootstrap(Box::new(e))
+    }
+}
+
+impl ApiServer {
+    pub fn new(store: Arc<dyn Store>, config: Config, advertise: String) -> Self {
+        ApiServer {
+            objects: Objects::new(store),
+            config,
+            advertise,
+        }
+    }
+}

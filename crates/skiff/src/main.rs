@@ -1,0 +1,100 @@
+//! The `skiff` binary: parses the command line and wires the components together. No business logic lives here.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(name = "skiff", version, about = "Real Kubernetes pods in one binary")]
+struct Cli {
+    /// More logging (-v debug, -vv trace). RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the Kubernetes API server with its embedded store.
+    Server {
+        /// Where the store, certificates and kubeconfig live.
+        #[arg(long, default_value = "/var/lib/skiff", env = "SKIFF_DATA_DIR")]
+        data_dir: PathBuf,
+        /// Address and port of the HTTPS API.
+        #[arg(long, default_value = "0.0.0.0:6443")]
+        listen: SocketAddr,
+    },
+    /// Print the admin kubeconfig of a server's data dir.
+    Kubeconfig {
+        #[arg(long, default_value = "/var/lib/skiff", env = "SKIFF_DATA_DIR")]
+        data_dir: PathBuf,
+    },
+    /// Print the version.
+    Version,
+}
+
+fn init_tracing(verbose: u8) {
+    let default = match verbose {
+        0 => "info",
+        1 => "info,skiff=debug,skiff_apiserver=debug,skiff_store=debug",
+        _ => "debug,skiff=trace,skiff_apiserver=trace,skiff_store=trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    tracing::info!("shutting down");
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Version => {
+            println!("skiff {} (Kubernetes v1.32 API)", env!("CARGO_PKG_VERSION"));
+            Ok(())
+        }
+        Command::Kubeconfig { data_dir } => {
+            let path = data_dir.join("admin.kubeconfig");
+            let text = std::fs::read_to_string(&path).with_context(|| {
+                format!(
+                    "reading {} (has `skiff server --data-dir {}` run?)",
+                    path.display(),
+                    data_dir.display()
+                )
+            })?;
+            print!("{text}");
+            Ok(())
+        }
+        Command::Server { data_dir, listen } => {
+            init_tracing(cli.verbose);
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("starting the runtime")?;
+            rt.block_on(async move {
+                let store = skiff_store::EmbeddedStore::open(&data_dir.join("store"))
+                    .with_context(|| format!("opening the store in {}", data_dir.display()))?;
+                let config = skiff_apiserver::Config { data_dir, listen };
+                skiff_apiserver::run(config, Arc::new(store), shutdown_signal()).await?;
+                Ok(())
+            })
+        }
+    }
+}

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The whole test suite, from a clean clone on a fresh Debian 12 machine: installs what it needs, then runs
+# formatting, lint and every test (unit + integration against the real binary with the real kubectl).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v cc >/dev/null || need_apt+=(build-essential)
+command -v pkg-config >/dev/null || need_apt+=(pkg-config)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
+fi
+if [ ! -x /usr/bin/kubectl ]; then
+  echo "kubectl 1.32 is expected at /usr/bin/kubectl on this machine kind" >&2
+  exit 1
+fi
+python3 -m pip install -q --disable-pip-version-check 'kubernetes>=32,<33' 2>&1 | grep -v 'as the .root. user' || true
+
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+cargo test --workspace
