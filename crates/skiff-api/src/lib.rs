@@ -3,9 +3,11 @@
 //!
 //! Everything here is a pure function of its inputs, so the API server, the in-process client and tests share it.
 
+pub mod convert;
 pub mod defaults;
 pub mod field;
 pub mod patch;
+pub mod proto;
 pub mod registry;
 pub mod schema;
 pub mod strategy;

@@ -25,12 +25,53 @@ pub fn prepare_for_create(r: &Resource, obj: &mut Value) {
         ("", "PersistentVolume") => obj["status"] = json!({"phase": "Pending"}),
         ("", "PersistentVolumeClaim") => obj["status"] = json!({"phase": "Pending"}),
         ("", "Node") => {}
-        _ if has_status_subresource(r) => {
-            if let Some(o) = obj.as_object_mut() {
-                o.remove("status");
+        // Go serializes these status structs' non-omitempty counters even when zero.
+        ("apps", "ReplicaSet") => obj["status"] = json!({"replicas": 0}),
+        ("apps", "StatefulSet") => obj["status"] = json!({"replicas": 0, "availableReplicas": 0}),
+        ("apps", "DaemonSet") => {
+            obj["status"] = json!({"currentNumberScheduled": 0, "numberMisscheduled": 0, "desiredNumberScheduled": 0, "numberReady": 0})
+        }
+        _ if has_status_subresource(r) => obj["status"] = json!({}),
+        _ => {}
+    }
+}
+
+/// Fields Go always serializes although they hold zero values (non-pointer structs ignore `omitempty`), so that
+/// objects read back exactly as from a real cluster: `resources: {}` on containers, `creationTimestamp: null`
+/// in pod templates.
+pub fn go_zero_values(r: &Resource, obj: &mut Value) {
+    let template_paths: &[&str] = match (r.group, r.kind) {
+        ("", "Pod") => {
+            pod_spec_zero_values(obj.get_mut("spec"));
+            &[]
+        }
+        ("apps", "Deployment" | "ReplicaSet" | "StatefulSet" | "DaemonSet") | ("batch", "Job") => {
+            &["/spec/template"]
+        }
+        ("batch", "CronJob") => &["/spec/jobTemplate", "/spec/jobTemplate/spec/template"],
+        _ => &[],
+    };
+    for path in template_paths {
+        if let Some(t) = obj.pointer_mut(path).and_then(Value::as_object_mut) {
+            let meta = t.entry("metadata").or_insert_with(|| json!({}));
+            if let Some(m) = meta.as_object_mut() {
+                m.entry("creationTimestamp").or_insert(Value::Null);
+            }
+            if path.ends_with("/template") {
+                pod_spec_zero_values(t.get_mut("spec"));
             }
         }
-        _ => {}
+    }
+}
+
+fn pod_spec_zero_values(spec: Option<&mut Value>) {
+    let Some(spec) = spec else { return };
+    for key in ["initContainers", "containers", "ephemeralContainers"] {
+        if let Some(cs) = spec.get_mut(key).and_then(Value::as_array_mut) {
+            for c in cs.iter_mut().filter_map(Value::as_object_mut) {
+                c.entry("resources").or_insert_with(|| json!({}));
+            }
+        }
     }
 }
 

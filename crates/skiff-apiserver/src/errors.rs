@@ -60,6 +60,14 @@ pub enum ApiError {
     Internal(String),
     #[error("{0}")]
     Timeout(String),
+    /// A Status whose shape was decided elsewhere (patch errors carry upstream's code, reason and details).
+    #[error("{message}")]
+    Raw {
+        code: u16,
+        reason: &'static str,
+        message: String,
+        details: Option<Value>,
+    },
 }
 
 impl ApiError {
@@ -142,6 +150,7 @@ impl ApiError {
             ApiError::RequestEntityTooLarge(_) => 413,
             ApiError::Internal(_) => 500,
             ApiError::Timeout(_) => 504,
+            ApiError::Raw { code, .. } => *code,
         }
     }
 
@@ -162,6 +171,7 @@ impl ApiError {
             ApiError::RequestEntityTooLarge(_) => "RequestEntityTooLarge",
             ApiError::Internal(_) => "InternalError",
             ApiError::Timeout(_) => "Timeout",
+            ApiError::Raw { reason, .. } => reason,
         }
     }
 
@@ -209,6 +219,7 @@ impl ApiError {
                 Some(details(name, group, kind, Some(causes)))
             }
             ApiError::NoRoute => Some(json!({})),
+            ApiError::Raw { details, .. } => details.clone(),
             _ => None,
         };
         if let Some(d) = details {

@@ -4,6 +4,7 @@
 //! Request path: TLS accept → authenticate (client certificate) → route (health, version, discovery, OpenAPI,
 //! resources) → handler (decode → admit → store) → JSON, Table or Status response.
 
+mod allocators;
 mod discovery;
 pub mod errors;
 mod handlers;
@@ -36,6 +37,8 @@ pub struct ApiServer {
     pub config: Config,
     /// The address clients should use (`serverAddressByClientCIDRs`, kubeconfig).
     pub advertise: String,
+    /// The cluster CA, published to every namespace as the `kube-root-ca.crt` ConfigMap.
+    pub ca_pem: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -60,11 +63,12 @@ impl From<errors::ApiError> for ServerError {
 }
 
 impl ApiServer {
-    pub fn new(store: Arc<dyn Store>, config: Config, advertise: String) -> Self {
+    pub fn new(store: Arc<dyn Store>, config: Config, advertise: String, ca_pem: String) -> Self {
         ApiServer {
             objects: Objects::new(store),
             config,
             advertise,
+            ca_pem,
         }
     }
 }

@@ -36,8 +36,9 @@ pub fn key(r: &Resource, ns: Option<&str>, name: &str) -> String {
     format!("{}{}", prefix(r, ns), name)
 }
 
-pub fn encode(obj: &Value) -> ApiResult<Bytes> {
-    let mut obj = obj.clone();
+/// The stored form of an object of `r` (converted to the storage version; no resourceVersion).
+pub fn encode(r: &Resource, obj: &Value) -> ApiResult<Bytes> {
+    let mut obj = skiff_api::convert::to_storage(r.group, r.kind, obj.clone());
     if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
         m.remove("resourceVersion");
     }
@@ -46,9 +47,11 @@ pub fn encode(obj: &Value) -> ApiResult<Bytes> {
         .map_err(|e| ApiError::Internal(format!("encoding object: {e}")))
 }
 
-pub fn decode(kv: &KeyValue) -> ApiResult<Value> {
-    let mut obj: Value = serde_json::from_slice(&kv.value)
+/// An object of `r` from its stored form, with `resourceVersion` from the key's revision.
+pub fn decode(r: &Resource, kv: &KeyValue) -> ApiResult<Value> {
+    let obj: Value = serde_json::from_slice(&kv.value)
         .map_err(|e| ApiError::Internal(format!("decoding stored object {}: {e}", kv.key)))?;
+    let mut obj = skiff_api::convert::from_storage(r.group, r.kind, obj);
     set_resource_version(&mut obj, kv.mod_revision);
     Ok(obj)
 }
@@ -88,7 +91,7 @@ impl Objects {
             .store
             .range(RangeRequest::key(&key(r, ns, name)))
             .await?;
-        resp.kvs.first().map(decode).transpose()
+        resp.kvs.first().map(|kv| decode(r, kv)).transpose()
     }
 
     pub async fn get_or_404(&self, r: &Resource, ns: Option<&str>, name: &str) -> ApiResult<Value> {
@@ -108,7 +111,7 @@ impl Objects {
         let k = key(r, ns, name);
         let txn = Txn {
             compares: vec![Compare::absent(&k)],
-            success: vec![Op::Put(k, encode(obj)?)],
+            success: vec![Op::Put(k, encode(r, obj)?)],
             failure: vec![],
         };
         let resp = self.store.txn(txn).await?;
@@ -132,7 +135,7 @@ impl Objects {
         let k = key(r, ns, name);
         let txn = Txn {
             compares: vec![Compare::mod_revision_is(&k, expected)],
-            success: vec![Op::Put(k.clone(), encode(obj)?)],
+            success: vec![Op::Put(k.clone(), encode(r, obj)?)],
             failure: vec![Op::Get(k)],
         };
         let resp = self.store.txn(txn).await?;
@@ -163,7 +166,7 @@ impl Objects {
         };
         let resp = self.store.txn(txn).await?;
         match resp.responses.into_iter().next() {
-            Some(OpResponse::Delete { prev: Some(prev) }) if resp.succeeded => decode(&prev),
+            Some(OpResponse::Delete { prev: Some(prev) }) if resp.succeeded => decode(r, &prev),
             Some(OpResponse::Get(Some(_))) => Err(ApiError::modified(r, name)),
             _ => Err(ApiError::not_found(r, name)),
         }
@@ -189,7 +192,11 @@ impl Objects {
         req.limit = limit;
         let resp = self.store.range(req).await?;
         let last_key = resp.kvs.last().map(|kv| kv.key.clone());
-        let items = resp.kvs.iter().map(decode).collect::<ApiResult<Vec<_>>>()?;
+        let items = resp
+            .kvs
+            .iter()
+            .map(|kv| decode(r, kv))
+            .collect::<ApiResult<Vec<_>>>()?;
         Ok(Page {
             items,
             last_key,

@@ -45,7 +45,9 @@ pub fn parse_resource_path(path: &str) -> Option<ResourcePath> {
     let at = |i: usize| rest.get(i).filter(|s| !s.is_empty()).cloned();
     // As upstream: `namespaces/<ns>/<x>` addresses a resource in the namespace unless <x> is one of the
     // namespace's own subresources.
-    let ns_sub = rest.get(2).is_some_and(|s| s == "status" || s == "finalize");
+    let ns_sub = rest
+        .get(2)
+        .is_some_and(|s| s == "status" || s == "finalize");
     if rest.first().map(String::as_str) == Some("namespaces") && rest.len() >= 3 && !ns_sub {
         p.namespace = at(1);
         p.resource = at(2)?;

@@ -112,8 +112,16 @@ pub async fn run(
     let pki = Pki::load_or_create(&config.data_dir.join("pki"), &hosts)?;
     let acceptor = TlsAcceptor::from(Arc::new(tls_config(&pki)?));
 
-    let server = Arc::new(ApiServer::new(store, config.clone(), advertise.clone()));
+    let server = Arc::new(ApiServer::new(
+        store,
+        config.clone(),
+        advertise.clone(),
+        pki.ca_pem.clone(),
+    ));
     lifecycle::bootstrap(&server).await?;
+    if let Err(e) = lifecycle::kubernetes_service(&server).await {
+        tracing::warn!(error = %e, "could not create the kubernetes Service");
+    }
     let kubeconfig = config.data_dir.join("admin.kubeconfig");
     Pki::write_kubeconfig(
         &kubeconfig,
@@ -247,14 +255,7 @@ async fn dispatch(
         (&Method::GET, ["apis", g, v]) => discovery::resource_list(g, v)
             .map(|d| http::json(200, &d))
             .ok_or(ApiError::NoRoute),
-        (&Method::GET, ["openapi", "v2"]) => {
-            let mut r = Response::new(http::full(openapi::v2()));
-            r.headers_mut().insert(
-                ::http::header::CONTENT_TYPE,
-                ::http::HeaderValue::from_static("application/json"),
-            );
-            Ok(r)
-        }
+        (&Method::GET, ["openapi", ..]) => openapi::serve(path, &headers, &query),
         (_, ["api" | "apis", ..]) => {
             let rp = parse_resource_path(path).ok_or(ApiError::NoRoute)?;
             let method = req.method().clone();

@@ -15,13 +15,7 @@ fn seed_manifests_apply_and_pods_stay_pending_without_a_node() {
         "05-production-app.yaml",
         "06-nginx-deployment.yaml",
     ] {
-        // TODO(issue 4): drop --validate=false once OpenAPI v3 is served.
-        let out = s.ok(&[
-            "apply",
-            "--validate=false",
-            "-f",
-            seed.join(f).to_str().unwrap(),
-        ]);
+        let out = s.ok(&["apply", "-f", seed.join(f).to_str().unwrap()]);
         assert!(out.contains("created"), "{f}: {out}");
     }
     let pods = s.ok(&["get", "pods"]);
@@ -110,7 +104,7 @@ fn objects_and_certificates_survive_a_restart() {
     let s = Server::start();
     let out = s.kubectl_with(
         KUBECTL,
-        &["apply", "--validate=false", "-f", "-"],
+        &["apply", "-f", "-"],
         Some("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: keep-me\ndata:\n  a: b\n"),
     );
     assert!(
@@ -128,5 +122,110 @@ fn objects_and_certificates_survive_a_restart() {
     assert_eq!(
         std::fs::read(s.dir.path().join("pki/ca.crt")).unwrap(),
         ca_before
+    );
+}
+
+#[test]
+fn recorded_events_show_in_describe_through_both_event_apis() {
+    let s = Server::start();
+    s.ok(&[
+        "apply",
+        "-f",
+        seed_dir().join("01-nginx-pod.yaml").to_str().unwrap(),
+    ]);
+    let uid = s.ok(&["get", "pod", "nginx-pod", "-o", "jsonpath={.metadata.uid}"]);
+    let now = s.ok(&[
+        "get",
+        "pod",
+        "nginx-pod",
+        "-o",
+        "jsonpath={.metadata.creationTimestamp}",
+    ]);
+    // A component recording an event the core/v1 way (as the kubelet does)...
+    let core = format!(
+        "apiVersion: v1
+kind: Event
+metadata:
+  name: nginx-pod.pulling
+involvedObject:
+  apiVersion: v1
+  kind: Pod
+  name: nginx-pod
+  namespace: default
+  uid: {uid}
+reason: Pulling
+message: Pulling image \"nginx:1.24\"
+type: Normal
+source:
+  component: kubelet
+firstTimestamp: {now}
+lastTimestamp: {now}
+count: 1
+"
+    );
+    let out = s.kubectl_with(KUBECTL, &["create", "-f", "-"], Some(&core));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // ...and one the events.k8s.io/v1 way (as the scheduler does).
+    let modern = format!(
+        "apiVersion: events.k8s.io/v1
+kind: Event
+metadata:
+  name: nginx-pod.scheduled
+eventTime: \"{}\"
+reportingController: default-scheduler
+reportingInstance: default-scheduler-skiff
+action: Binding
+reason: Scheduled
+note: Successfully assigned default/nginx-pod to node-1
+type: Normal
+regarding:
+  apiVersion: v1
+  kind: Pod
+  name: nginx-pod
+  namespace: default
+  uid: {uid}
+",
+        now.replace('Z', ".000000Z")
+    );
+    let out = s.kubectl_with(KUBECTL, &["create", "-f", "-"], Some(&modern));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let describe = s.ok(&["describe", "pod", "nginx-pod"]);
+    let events = describe
+        .split("Events:")
+        .nth(1)
+        .unwrap_or_default()
+        .to_string();
+    assert!(events.contains("Type    Reason     Age"), "{describe}");
+    assert!(
+        events.contains("Normal  Pulling")
+            && events.contains("kubelet")
+            && events.contains("Pulling image \"nginx:1.24\""),
+        "{events}"
+    );
+    assert!(
+        events.contains("Normal  Scheduled")
+            && events.contains("default-scheduler")
+            && events.contains("Successfully assigned default/nginx-pod to node-1"),
+        "{events}"
+    );
+
+    let listed = s.ok(&[
+        "get",
+        "events.v1.events.k8s.io",
+        "-o",
+        "jsonpath={range .items[*]}{.reason}={.regarding.name} {end}",
+    ]);
+    assert!(
+        listed.contains("Pulling=nginx-pod") && listed.contains("Scheduled=nginx-pod"),
+        "{listed}"
     );
 }

@@ -8,7 +8,10 @@
 //! Special definitions are folded into [`Type`] at build time: `IntOrString`, `Quantity` and `Time` are
 //! scalars on the wire, and `RawExtension`, `JSON`, `FieldsV1`, `JSONSchemaPropsOr*` are arbitrary JSON.
 
+mod scalars;
 mod strict;
+
+pub use scalars::first_bad_quantity;
 
 pub use strict::{
     decode_json_checked, decode_strict, go_quote, prune_unknown_fields, strict_error_message,

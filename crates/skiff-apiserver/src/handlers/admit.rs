@@ -7,6 +7,7 @@ use chrono::Utc;
 use rand::Rng;
 use serde_json::{json, Value};
 use skiff_api::registry::Resource;
+use skiff_api::schema::StrictError;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FieldValidation {
@@ -41,45 +42,52 @@ fn cannot_handle(r: &Resource, detail: impl std::fmt::Display) -> ApiError {
     ))
 }
 
-/// Parses a body as JSON or YAML into a value, reporting duplicate fields.
-pub fn parse_body(
-    r: &Resource,
-    body: &[u8],
-    content_type: &str,
-) -> ApiResult<(Value, Vec<String>)> {
-    match content_type {
-        "" | "application/json" | "*/*" => {
-            skiff_api::schema::decode_json_checked(body).map_err(|e| cannot_handle(r, e))
-        }
-        "application/yaml" => {
-            let v: Value = serde_yaml::from_slice(body).map_err(|e| cannot_handle(r, e))?;
-            Ok((v, vec![]))
-        }
-        other => Err(ApiError::UnsupportedMediaType(format!(
-            "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf (got {other})"
-        ))),
-    }
-}
-
-/// Decodes a full object for `r`: checks apiVersion/kind, applies field validation, and normalizes it through
-/// the typed form. Returns the object and any warnings (for `Warn`).
+/// Decodes a full object for `r` from a request body: parses it (JSON, YAML, protobuf), checks apiVersion/kind,
+/// applies field validation, and normalizes it through the typed form. Returns the object and any warnings
+/// (for `Warn`).
 pub fn decode_object(
     r: &Resource,
     body: &[u8],
     content_type: &str,
     validation: FieldValidation,
 ) -> ApiResult<(Value, Vec<String>)> {
-    let (obj, duplicates) = parse_body(r, body, content_type)?;
-    check_object(r, obj, &duplicates, validation)
+    let (obj, strict) = match content_type {
+        "" | "application/json" | "*/*" => {
+            skiff_api::schema::decode_strict(r.group, r.version, r.kind, body).map_err(|e| cannot_handle(r, e))?
+        }
+        "application/vnd.kubernetes.protobuf" => {
+            let v = skiff_api::proto::decode(body, r.group, r.version, r.kind).map_err(|e| cannot_handle(r, e))?;
+            let unknown = skiff_api::schema::unknown_fields(r.group, r.version, r.kind, &v);
+            (v, unknown.into_iter().map(StrictError::Unknown).collect())
+        }
+        "application/yaml" => {
+            let v: Value = serde_yaml::from_slice(body).map_err(|e| cannot_handle(r, e))?;
+            let unknown = skiff_api::schema::unknown_fields(r.group, r.version, r.kind, &v);
+            (v, unknown.into_iter().map(StrictError::Unknown).collect())
+        }
+        other => {
+            return Err(ApiError::UnsupportedMediaType(format!(
+                "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf (got {other})"
+            )))
+        }
+    };
+    let warnings = match (validation, strict.is_empty()) {
+        (_, true) | (FieldValidation::Ignore, _) => vec![],
+        (FieldValidation::Strict, false) => {
+            return Err(cannot_handle(
+                r,
+                skiff_api::schema::strict_errors_message(&strict),
+            ));
+        }
+        (FieldValidation::Warn, false) => strict.iter().map(ToString::to_string).collect(),
+    };
+    let obj = check_object(r, obj)?;
+    Ok((obj, warnings))
 }
 
-/// The decode steps after parsing, shared with patch (whose result is an object too).
-pub fn check_object(
-    r: &Resource,
-    mut obj: Value,
-    duplicates: &[String],
-    validation: FieldValidation,
-) -> ApiResult<(Value, Vec<String>)> {
+/// The decode steps after field validation, shared with patch (whose result is an object too): type meta
+/// must match the endpoint, and the object goes through its typed form (pruning unknown fields).
+pub fn check_object(r: &Resource, mut obj: Value) -> ApiResult<Value> {
     if !obj.is_object() {
         return Err(cannot_handle(
             r,
@@ -106,30 +114,7 @@ pub fn check_object(
             )))
         }
     }
-    let mut warnings = Vec::new();
-    if validation != FieldValidation::Ignore {
-        let unknown = skiff_api::schema::unknown_fields(r.group, r.version, r.kind, &obj);
-        if !unknown.is_empty() || !duplicates.is_empty() {
-            match validation {
-                FieldValidation::Strict => {
-                    return Err(cannot_handle(
-                        r,
-                        skiff_api::schema::strict_error_message(&unknown, duplicates),
-                    ));
-                }
-                _ => {
-                    warnings.extend(unknown.iter().map(|f| format!("unknown field \"{f}\"")));
-                    warnings.extend(
-                        duplicates
-                            .iter()
-                            .map(|f| format!("duplicate field \"{f}\"")),
-                    );
-                }
-            }
-        }
-    }
-    let obj = (r.normalize)(obj).map_err(|e| cannot_handle(r, e))?;
-    Ok((obj, warnings))
+    r.normalize(obj).map_err(|e| cannot_handle(r, e))
 }
 
 /// Upstream's `SimpleNameGenerator`: 5 random characters from an alphabet without vowels or confusables.
@@ -223,6 +208,7 @@ pub fn prepare_update_meta(obj: &mut Value, old: &Value) {
 /// Defaulting then validation; `Invalid` with every cause when the object is not acceptable.
 pub fn default_and_validate(r: &Resource, obj: &mut Value, old: Option<&Value>) -> ApiResult<()> {
     skiff_api::defaults::apply(r.group, r.version, r.kind, obj);
+    skiff_api::strategy::go_zero_values(r, obj);
     let errs = skiff_api::validation::validate(r.group, r.version, r.kind, obj, old);
     if errs.is_empty() {
         return Ok(());

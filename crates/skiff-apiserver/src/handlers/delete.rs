@@ -125,7 +125,15 @@ pub async fn delete_one(
             return Ok((obj, matches!(plan, Plan::Remove)));
         }
         let result = match plan {
-            Plan::Remove => objs.delete(r, ns, name, rv).await.map(|o| (o, true)),
+            Plan::Remove => match objs.delete(r, ns, name, rv).await {
+                Ok(o) => {
+                    if super::service::is_service(r) {
+                        super::service::release(objs.store.as_ref(), &o).await?;
+                    }
+                    Ok((o, true))
+                }
+                Err(e) => Err(e),
+            },
             Plan::Mark(marked) => match objs.update(r, ns, name, &marked, rv).await {
                 Ok(updated) => finish_if_finalized(objs, r, ns, &updated).await.map(|o| {
                     let gone = o.pointer("/metadata/deletionTimestamp").is_none();

@@ -3,6 +3,7 @@
 pub mod admit;
 pub mod delete;
 pub mod read;
+pub mod service;
 pub mod subresources;
 pub mod watch;
 pub mod write;
@@ -119,6 +120,20 @@ pub async fn serve(
     };
     if let Some(sub) = ctx.path.subresource.clone() {
         return subresources::serve(&ctx, method, &sub).await;
+    }
+    let verb = match (method.as_str(), ctx.path.name.is_some(), watching) {
+        ("GET", _, true) => "watch",
+        ("GET", true, false) => "get",
+        ("GET", false, false) => "list",
+        ("POST", ..) => "create",
+        ("PUT", ..) => "update",
+        ("PATCH", ..) => "patch",
+        ("DELETE", true, _) => "delete",
+        ("DELETE", false, _) => "deletecollection",
+        _ => "",
+    };
+    if !resource.supports(verb) {
+        return Err(ApiError::MethodNotAllowed);
     }
     match (method.as_str(), ctx.path.name.is_some(), watching) {
         ("GET", _, true) => {

@@ -131,7 +131,7 @@ pub async fn watch(ctx: Ctx) -> ApiResult<Response<Body>> {
                     };
                     for ev in events {
                         last_rev = ev.revision();
-                        let Some((kind, obj)) = translate(&opts, ev) else { continue };
+                        let Some((kind, obj)) = translate(ctx.resource, &opts, ev) else { continue };
                         if tx.send(line(kind, &obj)).await.is_err() { return; }
                     }
                 }
@@ -161,12 +161,16 @@ fn error_line(e: &ApiError) -> Bytes {
 }
 
 /// Maps a store event to a watch event under the selectors, as upstream's watch cache filtering does.
-fn translate(opts: &ListOptions, ev: skiff_store::Event) -> Option<(&'static str, Value)> {
-    let prev = ev.prev.as_ref().and_then(|kv| objects::decode(kv).ok());
+fn translate(
+    r: &skiff_api::registry::Resource,
+    opts: &ListOptions,
+    ev: skiff_store::Event,
+) -> Option<(&'static str, Value)> {
+    let prev = ev.prev.as_ref().and_then(|kv| objects::decode(r, kv).ok());
     let prev_matches = prev.as_ref().is_some_and(|p| opts.matches(p));
     match ev.kind {
         EventType::Put => {
-            let obj = objects::decode(&ev.kv).ok()?;
+            let obj = objects::decode(r, &ev.kv).ok()?;
             let now = opts.matches(&obj);
             match (prev_matches, now) {
                 (false, true) => Some(("ADDED", obj)),

@@ -2,7 +2,7 @@
 
 use super::admit::{self, FieldValidation};
 use super::read::respond_object;
-use super::Ctx;
+use super::{service, Ctx};
 use crate::errors::{ApiError, ApiResult};
 use crate::http::{self, Body};
 use crate::objects;
@@ -24,17 +24,32 @@ pub async fn create(ctx: &Ctx) -> ApiResult<Response<Body>> {
         ctx.check_namespace_accepts_writes().await?;
     }
     strategy::prepare_for_create(r, &mut obj);
-    admit::default_and_validate(r, &mut obj, None)?;
+    if r.group.is_empty() && r.kind == "Pod" {
+        // The ServiceAccount admission plugin's projected token volume.
+        let suffix = admit::generate_name("");
+        skiff_api::defaults::add_service_account_token_volume(&mut obj, &suffix);
+    }
+    let dry_run = ctx.dry_run()?;
+    let store = ctx.objects().store.clone();
+    let allocates = service::is_service(r) && !dry_run;
+    if allocates {
+        service::allocate(store.as_ref(), r, &mut obj).await?;
+    }
     let name = obj
         .pointer("/metadata/name")
         .and_then(Value::as_str)
         .unwrap_or("")
         .to_string();
-    let created = if ctx.dry_run()? {
-        obj
-    } else {
-        ctx.objects().create(r, ctx.ns(), &name, &obj).await?
+    let result = match admit::default_and_validate(r, &mut obj, None) {
+        Ok(()) if dry_run => Ok(obj.clone()),
+        Ok(()) => ctx.objects().create(r, ctx.ns(), &name, &obj).await,
+        Err(e) => Err(e),
     };
+    if allocates && result.is_err() {
+        // Give back what this failed create claimed.
+        service::release(store.as_ref(), &obj).await?;
+    }
+    let created = result?;
     tracing::debug!(
         resource = r.plural,
         ns = ctx.ns().unwrap_or(""),
@@ -115,8 +130,9 @@ pub async fn prepare_and_write(
         Some("status") => strategy::prepare_for_status_update(r, new, old),
         _ => strategy::prepare_for_update(r, new, old),
     }
-    admit::default_and_validate(r, new, Some(old))?;
+    // An update without a resourceVersion is unconditional (upstream's AllowUnconditionalUpdate).
     objects::set_resource_version(new, old_rv);
+    admit::default_and_validate(r, new, Some(old))?;
     if new == old {
         // Upstream skips no-op writes: the resourceVersion stays.
         return Ok(old.clone());
@@ -152,7 +168,8 @@ pub async fn patch(ctx: &Ctx) -> ApiResult<Response<Body>> {
         let patched =
             skiff_api::patch::apply(patch_type, &old, &ctx.body, r.group, r.version, r.kind)
                 .map_err(patch_error)?;
-        let (new, warnings) = admit::check_object(r, patched, &[], validation)?;
+        let warnings = patch_field_validation(ctx, patch_type, validation, &patched)?;
+        let new = admit::check_object(r, patched)?;
         let had_precondition = patch_sets_resource_version(&ctx.body);
         let mut new = new;
         if !had_precondition {
@@ -181,5 +198,43 @@ fn patch_sets_resource_version(body: &[u8]) -> bool {
 }
 
 pub fn patch_error(e: skiff_api::patch::PatchError) -> ApiError {
-    ApiError::BadRequest(e.to_string())
+    ApiError::Raw {
+        code: e.code(),
+        reason: e.reason(),
+        message: e.status_message(),
+        details: None,
+    }
+}
+
+/// Field validation of a patch: violations in the body itself and unknown fields of the patched object.
+/// Strict mode answers upstream's 422 (`"" is invalid: patch: Invalid value: …`); Warn mode returns warnings.
+fn patch_field_validation(
+    ctx: &Ctx,
+    pt: PatchType,
+    validation: FieldValidation,
+    patched: &Value,
+) -> ApiResult<Vec<String>> {
+    if validation == FieldValidation::Ignore {
+        return Ok(vec![]);
+    }
+    let r = ctx.resource;
+    let body_errors = skiff_api::patch::patch_body_strict_errors(pt, &ctx.body);
+    let mut texts = skiff_api::patch::patch_body_strict_texts(pt, &body_errors);
+    texts.extend(
+        skiff_api::schema::unknown_fields(r.group, r.version, r.kind, patched)
+            .into_iter()
+            .map(|p| skiff_api::schema::StrictError::Unknown(p).to_string()),
+    );
+    if texts.is_empty() || validation == FieldValidation::Warn {
+        return Ok(texts);
+    }
+    let (message, cause) = skiff_api::patch::strict_patch_error(pt, &ctx.body, patched, &texts);
+    Err(ApiError::Raw {
+        code: 422,
+        reason: "Invalid",
+        message,
+        details: Some(
+            serde_json::json!({"causes": [{"reason": "FieldValueInvalid", "message": cause, "field": "patch"}]}),
+        ),
+    })
 }

@@ -97,8 +97,33 @@ impl Server {
         self.kubectl_with(KUBECTL, args, None)
     }
 
+    /// Starts a long-running kubectl (e.g. `get -w`) whose stdout goes to a file; kill it when done.
+    pub fn kubectl_background(&self, args: &[&str], out: &Path) -> Child {
+        Command::new(KUBECTL)
+            .env("KUBECONFIG", self.kubeconfig())
+            .arg("--cache-dir")
+            .arg(self.cache.path())
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(out).expect("watch output file"))
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawning kubectl")
+    }
+
     pub fn kubectl_with(&self, bin: &str, args: &[&str], stdin: Option<&str>) -> Output {
+        self.kubectl_env(bin, args, stdin, &[])
+    }
+
+    pub fn kubectl_env(
+        &self,
+        bin: &str,
+        args: &[&str],
+        stdin: Option<&str>,
+        env: &[(&str, &str)],
+    ) -> Output {
         let mut cmd = Command::new(bin);
+        cmd.envs(env.iter().copied());
         cmd.env("KUBECONFIG", self.kubeconfig())
             .arg("--cache-dir")
             .arg(self.cache.path())
@@ -120,7 +145,11 @@ impl Server {
 
     /// Runs kubectl and returns stdout, failing the test with stderr if it fails.
     pub fn ok(&self, args: &[&str]) -> String {
-        let out = self.kubectl(args);
+        self.ok_with(KUBECTL, args)
+    }
+
+    pub fn ok_with(&self, bin: &str, args: &[&str]) -> String {
+        let out = self.kubectl_with(bin, args, None);
         assert!(
             out.status.success(),
             "kubectl {args:?} failed:\n{}",
