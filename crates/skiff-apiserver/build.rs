@@ -44,9 +44,7 @@ fn served_group(group: &str) -> bool {
 }
 
 fn served_gv(group: &str, version: &str) -> bool {
-    SERVED
-        .iter()
-        .any(|(g, v, _, _)| *g == group && *v == version)
+    SERVED.iter().any(|(g, v, _, _)| *g == group && *v == version)
 }
 
 /// Sorts a reference path into its v3 document (`api/v1`, `apis/apps/v1`, `apis/apps`, `api`, `apis`,
@@ -56,11 +54,7 @@ fn place(path: &str) -> Place {
     let (group, version, rest, key) = match segs.as_slice() {
         ["api"] | ["apis"] | ["version"] => return Place::Keep(segs[0].to_string()),
         ["apis", g] => {
-            return if served_group(g) {
-                Place::Keep(format!("apis/{g}"))
-            } else {
-                Place::Drop
-            };
+            return if served_group(g) { Place::Keep(format!("apis/{g}")) } else { Place::Drop };
         }
         ["api", v, rest @ ..] => ("", *v, rest, format!("api/{v}")),
         ["apis", g, v, rest @ ..] => (*g, *v, rest, format!("apis/{g}/{v}")),
@@ -78,9 +72,7 @@ fn place(path: &str) -> Place {
         ["namespaces", "{namespace}", plural, after @ ..] => (*plural, after),
         [plural, after @ ..] => (*plural, after),
     };
-    let Some((_, _, _, subresources)) = SERVED
-        .iter()
-        .find(|(g, v, p, _)| *g == group && *v == version && *p == plural)
+    let Some((_, _, _, subresources)) = SERVED.iter().find(|(g, v, p, _)| *g == group && *v == version && *p == plural)
     else {
         return Place::Drop;
     };
@@ -125,9 +117,7 @@ fn reachable_definitions(
             }
         } else if let Some(name) = r.strip_prefix(V2_DEF) {
             if seen.insert(name.to_string()) {
-                let def = definitions
-                    .get(name)
-                    .unwrap_or_else(|| panic!("dangling $ref {r}"));
+                let def = definitions.get(name).unwrap_or_else(|| panic!("dangling $ref {r}"));
                 collect_refs(def, &mut queue);
             }
         } else {
@@ -146,25 +136,16 @@ fn convert_schema(v: &Value) -> Value {
     for (k, x) in m {
         let cx = match (k.as_str(), x) {
             ("$ref", Value::String(s)) => {
-                let name = s
-                    .strip_prefix(V2_DEF)
-                    .unwrap_or_else(|| panic!("unexpected schema $ref {s}"));
+                let name = s.strip_prefix(V2_DEF).unwrap_or_else(|| panic!("unexpected schema $ref {s}"));
                 Value::String(format!("{V3_DEF}{name}"))
             }
             ("properties" | "patternProperties" | "definitions", Value::Object(props)) => {
-                Value::Object(
-                    props
-                        .iter()
-                        .map(|(n, s)| (n.clone(), convert_schema(s)))
-                        .collect(),
-                )
+                Value::Object(props.iter().map(|(n, s)| (n.clone(), convert_schema(s))).collect())
             }
             ("items", Value::Array(a)) | ("allOf" | "anyOf" | "oneOf", Value::Array(a)) => {
                 Value::Array(a.iter().map(convert_schema).collect())
             }
-            ("items" | "additionalProperties" | "additionalItems" | "not", Value::Object(_)) => {
-                convert_schema(x)
-            }
+            ("items" | "additionalProperties" | "additionalItems" | "not", Value::Object(_)) => convert_schema(x),
             _ => x.clone(),
         };
         out.insert(k.clone(), cx);
@@ -202,12 +183,8 @@ fn v3_definition(name: &str, v2: &Value) -> Value {
 fn resolve_param<'a>(p: &'a Value, parameters: &'a Map<String, Value>) -> &'a Value {
     match p.get("$ref").and_then(Value::as_str) {
         Some(r) => {
-            let name = r
-                .strip_prefix(V2_PARAM)
-                .unwrap_or_else(|| panic!("unexpected parameter $ref {r}"));
-            parameters
-                .get(name)
-                .unwrap_or_else(|| panic!("dangling $ref {r}"))
+            let name = r.strip_prefix(V2_PARAM).unwrap_or_else(|| panic!("unexpected parameter $ref {r}"));
+            parameters.get(name).unwrap_or_else(|| panic!("dangling $ref {r}"))
         }
         None => p,
     }
@@ -245,43 +222,25 @@ fn convert_parameter(p: &Value) -> Value {
 fn media_types(op: &Value, key: &str) -> Vec<String> {
     op.get(key)
         .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|x| x.as_str().map(str::to_string))
-                .collect()
-        })
+        .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
         .unwrap_or_default()
 }
 
 /// kube-openapi's `ConvertOperation`.
 fn convert_operation(op: &Value, parameters: &Map<String, Value>) -> Value {
     let mut out = Map::new();
-    for k in [
-        "description",
-        "summary",
-        "operationId",
-        "tags",
-        "deprecated",
-        "externalDocs",
-    ] {
+    for k in ["description", "summary", "operationId", "tags", "deprecated", "externalDocs"] {
         if let Some(x) = op.get(k) {
             out.insert(k.into(), x.clone());
         }
     }
     let mut params = Vec::new();
-    for p in op
-        .get("parameters")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
+    for p in op.get("parameters").and_then(Value::as_array).into_iter().flatten() {
         let p = resolve_param(p, parameters);
         if p.get("in").and_then(Value::as_str) == Some("body") {
             let schema = convert_schema(p.get("schema").expect("body parameter without schema"));
-            let content: Map<String, Value> = media_types(op, "consumes")
-                .into_iter()
-                .map(|c| (c, json!({ "schema": schema.clone() })))
-                .collect();
+            let content: Map<String, Value> =
+                media_types(op, "consumes").into_iter().map(|c| (c, json!({ "schema": schema.clone() }))).collect();
             let mut body = Map::new();
             body.insert("content".into(), Value::Object(content));
             if let Some(d) = p.get("description") {
@@ -300,22 +259,15 @@ fn convert_operation(op: &Value, parameters: &Map<String, Value>) -> Value {
     }
     let produces = media_types(op, "produces");
     let mut responses = Map::new();
-    for (code, r) in op
-        .get("responses")
-        .and_then(Value::as_object)
-        .into_iter()
-        .flatten()
-    {
+    for (code, r) in op.get("responses").and_then(Value::as_object).into_iter().flatten() {
         let mut cr = Map::new();
         if let Some(d) = r.get("description") {
             cr.insert("description".into(), d.clone());
         }
         if let Some(s) = r.get("schema") {
             let schema = convert_schema(s);
-            let content: Map<String, Value> = produces
-                .iter()
-                .map(|c| (c.clone(), json!({ "schema": schema.clone() })))
-                .collect();
+            let content: Map<String, Value> =
+                produces.iter().map(|c| (c.clone(), json!({ "schema": schema.clone() }))).collect();
             cr.insert("content".into(), Value::Object(content));
         }
         responses.insert(code.clone(), Value::Object(cr));
@@ -333,15 +285,9 @@ fn convert_path_item(item: &Value, parameters: &Map<String, Value>) -> Value {
     let mut out = Map::new();
     for (k, x) in item.as_object().expect("path item is an object") {
         let cx = match k.as_str() {
-            "get" | "put" | "post" | "delete" | "options" | "head" | "patch" => {
-                convert_operation(x, parameters)
-            }
+            "get" | "put" | "post" | "delete" | "options" | "head" | "patch" => convert_operation(x, parameters),
             "parameters" => Value::Array(
-                x.as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(|p| convert_parameter(resolve_param(p, parameters)))
-                    .collect(),
+                x.as_array().into_iter().flatten().map(|p| convert_parameter(resolve_param(p, parameters))).collect(),
             ),
             _ => x.clone(),
         };
@@ -363,10 +309,7 @@ fn sorted(v: Value) -> Value {
 }
 
 fn sha512_hex(data: &[u8]) -> String {
-    Sha512::digest(data)
-        .iter()
-        .map(|b| format!("{b:02X}"))
-        .collect()
+    Sha512::digest(data).iter().map(|b| format!("{b:02X}")).collect()
 }
 
 struct Written {
@@ -385,12 +328,7 @@ fn write_bytes(out_dir: &Path, file: &str, json: &[u8]) -> Written {
     enc.write_all(json).expect("gzip");
     let gz = enc.finish().expect("gzip");
     std::fs::write(out_dir.join(file), &gz).expect("write OUT_DIR");
-    Written {
-        file: file.to_string(),
-        len: json.len(),
-        gz_len: gz.len(),
-        hash: sha512_hex(json),
-    }
+    Written { file: file.to_string(), len: json.len(), gz_len: gz.len(), hash: sha512_hex(json) }
 }
 
 fn doc_literal(w: &Written) -> String {
@@ -405,10 +343,8 @@ fn main() {
     println!("cargo:rerun-if-changed=src/openapi/served.rs");
     println!("cargo:rerun-if-changed=build.rs");
     let out_dir = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR"));
-    let reference: Value = serde_json::from_slice(
-        &std::fs::read(REFERENCE).expect("read the reference OpenAPI document"),
-    )
-    .expect("parse");
+    let reference: Value =
+        serde_json::from_slice(&std::fs::read(REFERENCE).expect("read the reference OpenAPI document")).expect("parse");
     let definitions = reference["definitions"].as_object().expect("definitions");
     let parameters = reference["parameters"].as_object().expect("parameters");
     let paths = reference["paths"].as_object().expect("paths");
@@ -421,18 +357,9 @@ fn main() {
         }
     }
     for (g, v, plural, _) in SERVED {
-        let key = if g.is_empty() {
-            format!("api/{v}")
-        } else {
-            format!("apis/{g}/{v}")
-        };
-        let found = groups
-            .get(&key)
-            .is_some_and(|ps| ps.iter().any(|(p, _)| p.split('/').any(|s| s == *plural)));
-        assert!(
-            found,
-            "no paths for served resource {key}/{plural} in the reference document"
-        );
+        let key = if g.is_empty() { format!("api/{v}") } else { format!("apis/{g}/{v}") };
+        let found = groups.get(&key).is_some_and(|ps| ps.iter().any(|(p, _)| p.split('/').any(|s| s == *plural)));
+        assert!(found, "no paths for served resource {key}/{plural} in the reference document");
     }
 
     // v2: the served paths, the definitions they reach plus every definition of a served kind, and the global
@@ -448,14 +375,8 @@ fn main() {
         }
     }
     for (name, def) in definitions {
-        let gvks = def
-            .get("x-kubernetes-group-version-kind")
-            .and_then(Value::as_array);
-        if gvks
-            .into_iter()
-            .flatten()
-            .any(|gvk| served_gvks.contains(gvk))
-        {
+        let gvks = def.get("x-kubernetes-group-version-kind").and_then(Value::as_array);
+        if gvks.into_iter().flatten().any(|gvk| served_gvks.contains(gvk)) {
             let root = json!({ "$ref": format!("{V2_DEF}{name}") });
             v2_defs.extend(reachable_definitions(&[&root], definitions, parameters));
         }
@@ -464,30 +385,11 @@ fn main() {
     for item in &kept_items {
         collect_refs(item, &mut used_params);
     }
-    let used_params: BTreeSet<&str> = used_params
-        .iter()
-        .filter_map(|r| r.strip_prefix(V2_PARAM))
-        .collect();
+    let used_params: BTreeSet<&str> = used_params.iter().filter_map(|r| r.strip_prefix(V2_PARAM)).collect();
     let mut v2 = reference.clone();
-    v2["paths"] = Value::Object(
-        groups
-            .values()
-            .flatten()
-            .map(|(p, item)| ((*p).clone(), (*item).clone()))
-            .collect(),
-    );
-    v2["definitions"] = Value::Object(
-        v2_defs
-            .iter()
-            .map(|n| (n.clone(), definitions[n.as_str()].clone()))
-            .collect(),
-    );
-    v2["parameters"] = Value::Object(
-        used_params
-            .iter()
-            .map(|n| (n.to_string(), parameters[*n].clone()))
-            .collect(),
-    );
+    v2["paths"] = Value::Object(groups.values().flatten().map(|(p, item)| ((*p).clone(), (*item).clone())).collect());
+    v2["definitions"] = Value::Object(v2_defs.iter().map(|n| (n.clone(), definitions[n.as_str()].clone())).collect());
+    v2["parameters"] = Value::Object(used_params.iter().map(|n| (n.to_string(), parameters[*n].clone())).collect());
     let v2 = sorted(v2);
     let v2_written = write_doc(&out_dir, "v2.json.gz", &v2);
     let v2_pb_written = write_bytes(&out_dir, "v2.pb.gz", &pb::document(&v2));
@@ -501,11 +403,7 @@ fn main() {
         let mut components = Map::new();
         components.insert(
             "schemas".into(),
-            Value::Object(
-                defs.iter()
-                    .map(|n| (n.clone(), v3_definition(n, &definitions[n.as_str()])))
-                    .collect(),
-            ),
+            Value::Object(defs.iter().map(|n| (n.clone(), v3_definition(n, &definitions[n.as_str()]))).collect()),
         );
         if let Some(s) = &security_schemes {
             components.insert("securitySchemes".into(), s.clone());
@@ -529,35 +427,17 @@ fn main() {
     });
     let index_written = write_doc(&out_dir, "v3-index.json.gz", &sorted(index));
 
-    let mut code = String::from(
-        "// Generated by build.rs from the reference OpenAPI v2 document. Do not edit.\n\n",
-    );
-    code += &format!(
-        "/// `/openapi/v2` (JSON, {} bytes gzip-compressed).\n",
-        v2_written.gz_len
-    );
+    let mut code = String::from("// Generated by build.rs from the reference OpenAPI v2 document. Do not edit.\n\n");
+    code += &format!("/// `/openapi/v2` (JSON, {} bytes gzip-compressed).\n", v2_written.gz_len);
     code += &format!("pub static V2: Doc = {};\n\n", doc_literal(&v2_written));
-    code += &format!(
-        "/// `/openapi/v2` as gnostic protobuf ({} bytes gzip-compressed).\n",
-        v2_pb_written.gz_len
-    );
-    code += &format!(
-        "pub static V2_PB: Doc = {};\n\n",
-        doc_literal(&v2_pb_written)
-    );
+    code += &format!("/// `/openapi/v2` as gnostic protobuf ({} bytes gzip-compressed).\n", v2_pb_written.gz_len);
+    code += &format!("pub static V2_PB: Doc = {};\n\n", doc_literal(&v2_pb_written));
     code += "/// `/openapi/v3`: the index of the documents below.\n";
-    code += &format!(
-        "pub static V3_INDEX: Doc = {};\n\n",
-        doc_literal(&index_written)
-    );
+    code += &format!("pub static V3_INDEX: Doc = {};\n\n", doc_literal(&index_written));
     code += "/// `/openapi/v3/<key>`, sorted by key.\npub static V3: &[(&str, Doc)] = &[\n";
     for (key, w) in &v3_written {
-        code += &format!(
-            "    // {} bytes, {} gzip-compressed\n    (\"{key}\", {}),\n",
-            w.len,
-            w.gz_len,
-            doc_literal(w)
-        );
+        code +=
+            &format!("    // {} bytes, {} gzip-compressed\n    (\"{key}\", {}),\n", w.len, w.gz_len, doc_literal(w));
     }
     code += "];\n";
     std::fs::write(out_dir.join("openapi_generated.rs"), code).expect("write OUT_DIR");
@@ -598,12 +478,7 @@ mod pb {
             }
         }
         fn strings(&mut self, field: u32, v: Option<&Value>) {
-            for s in v
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-            {
+            for s in v.and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str) {
                 self.bytes(field, s.as_bytes());
             }
         }
@@ -640,12 +515,7 @@ mod pb {
         }
         /// `repeated NamedAny vendor_extension`: every `x-` key.
         fn extensions(&mut self, field: u32, v: &Value) {
-            for (k, x) in v
-                .as_object()
-                .into_iter()
-                .flatten()
-                .filter(|(k, _)| k.starts_with("x-"))
-            {
+            for (k, x) in v.as_object().into_iter().flatten().filter(|(k, _)| k.starts_with("x-")) {
                 let mut named = Msg::default();
                 named.bytes(1, k.as_bytes());
                 named.any(2, Some(x));
@@ -708,12 +578,7 @@ mod pb {
             params.named(1, d.get("parameters"), parameter);
             m.msg(10, params);
         }
-        for req in d
-            .get("security")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
+        for req in d.get("security").and_then(Value::as_array).into_iter().flatten() {
             let mut r = Msg::default();
             r.named(1, Some(req), |scopes| {
                 let mut a = Msg::default();
@@ -752,25 +617,14 @@ mod pb {
     fn path_item(v: &Value) -> Msg {
         let mut m = Msg::default();
         m.string(1, v.get("$ref"));
-        for (field, verb) in [
-            (2, "get"),
-            (3, "put"),
-            (4, "post"),
-            (5, "delete"),
-            (6, "options"),
-            (7, "head"),
-            (8, "patch"),
-        ] {
+        for (field, verb) in
+            [(2, "get"), (3, "put"), (4, "post"), (5, "delete"), (6, "options"), (7, "head"), (8, "patch")]
+        {
             if let Some(op) = v.get(verb) {
                 m.msg(field, operation(op));
             }
         }
-        for p in v
-            .get("parameters")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
+        for p in v.get("parameters").and_then(Value::as_array).into_iter().flatten() {
             m.msg(9, parameters_item(p));
         }
         m.extensions(10, v);
@@ -785,12 +639,7 @@ mod pb {
         m.string(5, v.get("operationId"));
         m.strings(6, v.get("produces"));
         m.strings(7, v.get("consumes"));
-        for p in v
-            .get("parameters")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
+        for p in v.get("parameters").and_then(Value::as_array).into_iter().flatten() {
             m.msg(8, parameters_item(p));
         }
         if let Some(responses) = v.get("responses") {
@@ -958,12 +807,7 @@ mod pb {
             }
             _ => {}
         }
-        for s in v
-            .get("allOf")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
+        for s in v.get("allOf").and_then(Value::as_array).into_iter().flatten() {
             m.msg(24, schema(s));
         }
         if v.get("properties").is_some() {

@@ -87,12 +87,7 @@ impl FieldError {
         bad_value: Option<Value>,
         detail: impl Into<String>,
     ) -> Self {
-        FieldError {
-            error_type,
-            field: field.into(),
-            bad_value,
-            detail: detail.into(),
-        }
+        FieldError { error_type, field: field.into(), bad_value, detail: detail.into() }
     }
 
     /// `field.Required`.
@@ -101,11 +96,7 @@ impl FieldError {
     }
 
     /// `field.Invalid`.
-    pub fn invalid(
-        field: impl Into<String>,
-        value: impl Into<Value>,
-        detail: impl Into<String>,
-    ) -> Self {
+    pub fn invalid(field: impl Into<String>, value: impl Into<Value>, detail: impl Into<String>) -> Self {
         Self::new(ErrorType::Invalid, field, Some(value.into()), detail)
     }
 
@@ -120,11 +111,7 @@ impl FieldError {
     }
 
     /// `field.NotSupported`: the detail lists the valid values, each Go-quoted, in the order given.
-    pub fn not_supported(
-        field: impl Into<String>,
-        value: impl Into<Value>,
-        valid: &[&str],
-    ) -> Self {
+    pub fn not_supported(field: impl Into<String>, value: impl Into<Value>, valid: &[&str]) -> Self {
         let detail = if valid.is_empty() {
             String::new()
         } else {
@@ -151,16 +138,8 @@ impl FieldError {
 
     /// `field.TooMany`.
     pub fn too_many(field: impl Into<String>, actual: i64, max: i64) -> Self {
-        let detail = if max >= 0 {
-            format!("must have at most {max} items")
-        } else {
-            "has too many items".to_string()
-        };
-        let value = if actual >= 0 {
-            Some(Value::from(actual))
-        } else {
-            None
-        };
+        let detail = if max >= 0 { format!("must have at most {max} items") } else { "has too many items".to_string() };
+        let value = if actual >= 0 { Some(Value::from(actual)) } else { None };
         Self::new(ErrorType::TooMany, field, value, detail)
     }
 
@@ -170,11 +149,7 @@ impl FieldError {
     }
 
     /// `field.TypeInvalid`.
-    pub fn type_invalid(
-        field: impl Into<String>,
-        value: impl Into<Value>,
-        detail: impl Into<String>,
-    ) -> Self {
+    pub fn type_invalid(field: impl Into<String>, value: impl Into<Value>, detail: impl Into<String>) -> Self {
         Self::new(ErrorType::TypeInvalid, field, Some(value.into()), detail)
     }
 
@@ -187,10 +162,7 @@ impl FieldError {
     pub fn body(&self) -> String {
         let t = self.error_type.message();
         let mut s = match self.error_type {
-            ErrorType::Required
-            | ErrorType::Forbidden
-            | ErrorType::TooLong
-            | ErrorType::Internal => t.to_string(),
+            ErrorType::Required | ErrorType::Forbidden | ErrorType::TooLong | ErrorType::Internal => t.to_string(),
             _ => match &self.bad_value {
                 None => t.to_string(),
                 Some(v) => format!("{t}: {}", render_value(v)),
@@ -239,10 +211,7 @@ fn render_value(v: &Value) -> String {
         Value::String(s) => go_quote(s),
         Value::Array(items) => {
             if items.iter().all(Value::is_string) {
-                let parts: Vec<String> = items
-                    .iter()
-                    .map(|i| go_quote(i.as_str().unwrap_or_default()))
-                    .collect();
+                let parts: Vec<String> = items.iter().map(|i| go_quote(i.as_str().unwrap_or_default())).collect();
                 format!("[]string{{{}}}", parts.join(", "))
             } else {
                 serde_json::to_string(v).unwrap_or_default()
@@ -292,11 +261,7 @@ fn render_number(n: &serde_json::Number) -> String {
         // Go writes e+21 / e-05 where Rust writes e21 / e-5.
         match s.split_once('e') {
             Some((m, e)) => {
-                let (sign, digits) = if let Some(d) = e.strip_prefix('-') {
-                    ('-', d)
-                } else {
-                    ('+', e)
-                };
+                let (sign, digits) = if let Some(d) = e.strip_prefix('-') { ('-', d) } else { ('+', e) };
                 format!("{m}e{sign}{digits:0>2}")
             }
             None => s,
@@ -308,34 +273,7 @@ fn render_number(n: &serde_json::Number) -> String {
 
 /// Go's `strconv.Quote`: double-quoted with Go escapes; printable Unicode stays as is.
 pub fn go_quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{7}' => out.push_str("\\a"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            '\u{b}' => out.push_str("\\v"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                out.push_str(&format!("\\x{:02x}", c as u32))
-            }
-            c if c.is_control() => {
-                if (c as u32) < 0x10000 {
-                    out.push_str(&format!("\\u{:04x}", c as u32));
-                } else {
-                    out.push_str(&format!("\\U{:08x}", c as u32));
-                }
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+    crate::schema::go_quote(s)
 }
 
 #[cfg(test)]
@@ -353,10 +291,7 @@ mod tests {
     #[test]
     fn required_with_detail() {
         let e = FieldError::required("metadata.name", "name or generateName is required");
-        assert_eq!(
-            e.to_string(),
-            "metadata.name: Required value: name or generateName is required"
-        );
+        assert_eq!(e.to_string(), "metadata.name: Required value: name or generateName is required");
     }
 
     #[test]
@@ -368,19 +303,12 @@ mod tests {
     #[test]
     fn invalid_int_value_is_plain() {
         let e = FieldError::invalid("x", 70000, "must be between 1 and 65535, inclusive");
-        assert_eq!(
-            e.to_string(),
-            "x: Invalid value: 70000: must be between 1 and 65535, inclusive"
-        );
+        assert_eq!(e.to_string(), "x: Invalid value: 70000: must be between 1 and 65535, inclusive");
     }
 
     #[test]
     fn not_supported_lists_quoted_values() {
-        let e = FieldError::not_supported(
-            "spec.restartPolicy",
-            "Sometimes",
-            &["Always", "OnFailure", "Never"],
-        );
+        let e = FieldError::not_supported("spec.restartPolicy", "Sometimes", &["Always", "OnFailure", "Never"]);
         assert_eq!(
             e.body(),
             "Unsupported value: \"Sometimes\": supported values: \"Always\", \"OnFailure\", \"Never\""
@@ -391,28 +319,19 @@ mod tests {
     #[test]
     fn string_map_renders_like_go() {
         let e = FieldError::invalid("l", json!({"b": "2", "a": "1"}), "d");
-        assert_eq!(
-            e.body(),
-            "Invalid value: map[string]string{\"a\":\"1\", \"b\":\"2\"}: d"
-        );
+        assert_eq!(e.body(), "Invalid value: map[string]string{\"a\":\"1\", \"b\":\"2\"}: d");
     }
 
     #[test]
     fn go_repr_prints_verbatim() {
         let e = FieldError::invalid("s", go_repr("v1.LabelSelector{}"), "field is immutable");
-        assert_eq!(
-            e.body(),
-            "Invalid value: v1.LabelSelector{}: field is immutable"
-        );
+        assert_eq!(e.body(), "Invalid value: v1.LabelSelector{}: field is immutable");
     }
 
     #[test]
     fn too_long_has_no_value() {
         let e = FieldError::too_long("metadata.annotations", 262144);
-        assert_eq!(
-            e.to_string(),
-            "metadata.annotations: Too long: may not be more than 262144 bytes"
-        );
+        assert_eq!(e.to_string(), "metadata.annotations: Too long: may not be more than 262144 bytes");
     }
 
     #[test]

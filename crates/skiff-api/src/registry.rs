@@ -77,9 +77,7 @@ impl Resource {
     /// unknown fields are dropped. Absent fields stay absent (no zero values are filled in).
     pub fn normalize(&self, mut obj: Value) -> Result<Value, String> {
         (self.typecheck)(&obj).map_err(|e| e.to_string())?;
-        if let Some(msg) =
-            crate::schema::first_bad_quantity(self.group, self.version, self.kind, &obj)
-        {
+        if let Some(msg) = crate::schema::first_bad_quantity(self.group, self.version, self.kind, &obj) {
             return Err(msg);
         }
         crate::schema::prune_unknown_fields(self.group, self.version, self.kind, &mut obj);
@@ -99,11 +97,7 @@ impl Resource {
         match label {
             "metadata.name" => Some("metadata.name"),
             "metadata.namespace" if self.namespaced => Some("metadata.namespace"),
-            _ => self
-                .field_selectors
-                .iter()
-                .find(|(l, _)| *l == label)
-                .map(|(_, p)| *p),
+            _ => self.field_selectors.iter().find(|(l, _)| *l == label).map(|(_, p)| *p),
         }
     }
 }
@@ -116,36 +110,15 @@ fn typecheck<T: DeserializeOwned>(v: &Value) -> Result<(), serde_json::Error> {
     }
 }
 
-const CRUD: &[&str] = &[
-    "create",
-    "delete",
-    "deletecollection",
-    "get",
-    "list",
-    "patch",
-    "update",
-    "watch",
-];
+const CRUD: &[&str] = &["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
 const GET_PATCH_UPDATE: &[&str] = &["get", "patch", "update"];
 
 const fn status(group: &'static str, version: &'static str, kind: &'static str) -> Subresource {
-    Subresource {
-        name: "status",
-        group,
-        version,
-        kind,
-        verbs: GET_PATCH_UPDATE,
-    }
+    Subresource { name: "status", group, version, kind, verbs: GET_PATCH_UPDATE }
 }
 
 const fn scale() -> Subresource {
-    Subresource {
-        name: "scale",
-        group: "autoscaling",
-        version: "v1",
-        kind: "Scale",
-        verbs: GET_PATCH_UPDATE,
-    }
+    Subresource { name: "scale", group: "autoscaling", version: "v1", kind: "Scale", verbs: GET_PATCH_UPDATE }
 }
 
 const ALL: &[&str] = &["all"];
@@ -190,10 +163,7 @@ const EVENT_FIELDS: &[(&str, &str)] = &[
     ("involvedObject.name", "involvedObject.name"),
     ("involvedObject.uid", "involvedObject.uid"),
     ("involvedObject.apiVersion", "involvedObject.apiVersion"),
-    (
-        "involvedObject.resourceVersion",
-        "involvedObject.resourceVersion",
-    ),
+    ("involvedObject.resourceVersion", "involvedObject.resourceVersion"),
     ("involvedObject.fieldPath", "involvedObject.fieldPath"),
     ("reason", "reason"),
     ("reportingComponent", "reportingComponent"),
@@ -286,7 +256,9 @@ pub static RESOURCES: &[Resource] = &[
         field_selectors: &[],
         tracks_generation: true,
         storage: "apiextensions.k8s.io/customresourcedefinitions",
-        typecheck: typecheck::<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition>,
+        typecheck: typecheck::<
+            k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
+        >,
     },
 ];
 
@@ -302,15 +274,11 @@ pub fn groups() -> Vec<&'static str> {
 }
 
 pub fn find(group: &str, version: &str, plural: &str) -> Option<&'static Resource> {
-    RESOURCES
-        .iter()
-        .find(|r| r.group == group && r.version == version && r.plural == plural)
+    RESOURCES.iter().find(|r| r.group == group && r.version == version && r.plural == plural)
 }
 
 pub fn find_kind(group: &str, version: &str, kind: &str) -> Option<&'static Resource> {
-    RESOURCES
-        .iter()
-        .find(|r| r.group == group && r.version == version && r.kind == kind)
+    RESOURCES.iter().find(|r| r.group == group && r.version == version && r.kind == kind)
 }
 
 /// Splits an `apiVersion` into group and version (`apps/v1` → (`apps`, `v1`), `v1` → (``, `v1`)).
@@ -336,16 +304,16 @@ mod tests {
     #[test]
     fn normalize_drops_unknown_fields_rejects_wrong_types_and_keeps_absent_fields_absent() {
         let pods = find("", "v1", "pods").unwrap();
-        let out = pods.normalize(serde_json::json!({"metadata": {"name": "x"}, "bogus": 1, "spec": {"containers": [{"name": "a"}]}})).unwrap();
+        let out = pods
+            .normalize(
+                serde_json::json!({"metadata": {"name": "x"}, "bogus": 1, "spec": {"containers": [{"name": "a"}]}}),
+            )
+            .unwrap();
         assert!(out.get("bogus").is_none());
         assert!(out.pointer("/spec/containers/0/image").is_none());
-        assert!(pods
-            .normalize(serde_json::json!({"spec": {"containers": "no"}}))
-            .is_err());
+        assert!(pods.normalize(serde_json::json!({"spec": {"containers": "no"}})).is_err());
         let deploy = find("apps", "v1", "deployments").unwrap();
-        let out = deploy
-            .normalize(serde_json::json!({"spec": {"replicas": 1}}))
-            .unwrap();
+        let out = deploy.normalize(serde_json::json!({"spec": {"replicas": 1}})).unwrap();
         assert!(out.pointer("/spec/selector").is_none());
     }
 }

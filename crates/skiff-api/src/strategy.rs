@@ -45,9 +45,7 @@ pub fn go_zero_values(r: &Resource, obj: &mut Value) {
             pod_spec_zero_values(obj.get_mut("spec"));
             &[]
         }
-        ("apps", "Deployment" | "ReplicaSet" | "StatefulSet" | "DaemonSet") | ("batch", "Job") => {
-            &["/spec/template"]
-        }
+        ("apps", "Deployment" | "ReplicaSet" | "StatefulSet" | "DaemonSet") | ("batch", "Job") => &["/spec/template"],
         ("batch", "CronJob") => &["/spec/jobTemplate", "/spec/jobTemplate/spec/template"],
         _ => &[],
     };
@@ -119,10 +117,7 @@ pub fn prepare_for_status_update(r: &Resource, obj: &mut Value, old: &Value) {
         set_or_remove(m, "labels", labels);
         set_or_remove(m, "annotations", annotations);
     }
-    if let (Some(rv), Some(m)) = (
-        obj.pointer("/metadata/resourceVersion").cloned(),
-        new["metadata"].as_object_mut(),
-    ) {
+    if let (Some(rv), Some(m)) = (obj.pointer("/metadata/resourceVersion").cloned(), new["metadata"].as_object_mut()) {
         m.insert("resourceVersion".into(), rv);
     }
     let _ = r;
@@ -140,10 +135,7 @@ fn bump_generation(r: &Resource, obj: &mut Value, old: &Value) {
     if !r.tracks_generation {
         return;
     }
-    let old_gen = old
-        .pointer("/metadata/generation")
-        .and_then(Value::as_i64)
-        .unwrap_or(1);
+    let old_gen = old.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(1);
     let changed = obj.get("spec") != old.get("spec");
     obj["metadata"]["generation"] = json!(if changed { old_gen + 1 } else { old_gen });
 }
@@ -163,8 +155,7 @@ pub fn qos_class(pod: &Value) -> &'static str {
         let req = c.pointer("/resources/requests").and_then(Value::as_object);
         let lim = c.pointer("/resources/limits").and_then(Value::as_object);
         let relevant = |m: Option<&Map<String, Value>>| {
-            m.map(|m| m.keys().filter(|k| *k == "cpu" || *k == "memory").count())
-                .unwrap_or(0)
+            m.map(|m| m.keys().filter(|k| *k == "cpu" || *k == "memory").count()).unwrap_or(0)
         };
         if relevant(req) > 0 || relevant(lim) > 0 {
             any = true;
@@ -190,10 +181,7 @@ pub fn qos_class(pod: &Value) -> &'static str {
 
 fn same_quantity(a: &Value, b: &Value) -> bool {
     match (a.as_str(), b.as_str()) {
-        (Some(x), Some(y)) => match (
-            crate::validation::parse_quantity(x),
-            crate::validation::parse_quantity(y),
-        ) {
+        (Some(x), Some(y)) => match (crate::validation::parse_quantity(x), crate::validation::parse_quantity(y)) {
             (Ok(p), Ok(q)) => p == q,
             _ => x == y,
         },
@@ -209,10 +197,7 @@ mod tests {
     fn qos_classes() {
         let pod = |res: Value| json!({"spec": {"containers": [{"name": "a", "resources": res}]}});
         assert_eq!(qos_class(&pod(json!({}))), "BestEffort");
-        assert_eq!(
-            qos_class(&pod(json!({"limits": {"cpu": "1", "memory": "1Gi"}}))),
-            "Guaranteed"
-        );
+        assert_eq!(qos_class(&pod(json!({"limits": {"cpu": "1", "memory": "1Gi"}}))), "Guaranteed");
         assert_eq!(
             qos_class(&pod(
                 json!({"requests": {"cpu": "250m", "memory": "256Mi"}, "limits": {"cpu": "500m", "memory": "512Mi"}})

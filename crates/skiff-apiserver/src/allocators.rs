@@ -47,9 +47,7 @@ pub async fn allocate_ip(store: &dyn Store, owner: &str) -> ApiResult<String> {
             return Ok(ip);
         }
     }
-    Err(ApiError::Internal(
-        "failed to allocate a service IP: range is full".into(),
-    ))
+    Err(ApiError::Internal("failed to allocate a service IP: range is full".into()))
 }
 
 pub async fn claim_node_port(store: &dyn Store, port: u32, owner: &str) -> ApiResult<bool> {
@@ -65,31 +63,16 @@ pub async fn allocate_node_port(store: &dyn Store, owner: &str) -> ApiResult<u32
             return Ok(port);
         }
     }
-    Err(ApiError::Internal(
-        "failed to allocate a node port: range is full".into(),
-    ))
+    Err(ApiError::Internal("failed to allocate a node port: range is full".into()))
 }
 
 /// Releases whatever a deleted Service held.
 pub async fn release(store: &dyn Store, ips: &[String], node_ports: &[u32]) -> ApiResult<()> {
-    let mut ops: Vec<Op> = ips
-        .iter()
-        .filter(|ip| *ip != "None")
-        .map(|ip| Op::Delete(format!("{IP_PREFIX}{ip}")))
-        .collect();
-    ops.extend(
-        node_ports
-            .iter()
-            .map(|p| Op::Delete(format!("{PORT_PREFIX}{p}"))),
-    );
+    let mut ops: Vec<Op> =
+        ips.iter().filter(|ip| *ip != "None").map(|ip| Op::Delete(format!("{IP_PREFIX}{ip}"))).collect();
+    ops.extend(node_ports.iter().map(|p| Op::Delete(format!("{PORT_PREFIX}{p}"))));
     if !ops.is_empty() {
-        store
-            .txn(Txn {
-                compares: vec![],
-                success: ops,
-                failure: vec![],
-            })
-            .await?;
+        store.txn(Txn { compares: vec![], success: ops, failure: vec![] }).await?;
     }
     Ok(())
 }

@@ -23,19 +23,13 @@ pub fn api_versions(server_address: &str) -> Value {
 }
 
 fn group_entry(group: &str) -> Value {
-    let versions: Vec<Value> = versions_of(group)
-        .iter()
-        .map(|v| json!({"groupVersion": format!("{group}/{v}"), "version": v}))
-        .collect();
+    let versions: Vec<Value> =
+        versions_of(group).iter().map(|v| json!({"groupVersion": format!("{group}/{v}"), "version": v})).collect();
     json!({"name": group, "versions": versions, "preferredVersion": versions.first().cloned().unwrap_or(Value::Null)})
 }
 
 pub fn api_group_list() -> Value {
-    let groups: Vec<Value> = registry::groups()
-        .into_iter()
-        .filter(|g| !g.is_empty())
-        .map(group_entry)
-        .collect();
+    let groups: Vec<Value> = registry::groups().into_iter().filter(|g| !g.is_empty()).map(group_entry).collect();
     json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
 }
 
@@ -69,10 +63,7 @@ fn resource_entry(r: &Resource) -> Value {
 
 /// `/api/v1`, `/apis/<group>/<version>`: the APIResourceList.
 pub fn resource_list(group: &str, version: &str) -> Option<Value> {
-    let rs: Vec<&Resource> = RESOURCES
-        .iter()
-        .filter(|r| r.group == group && r.version == version)
-        .collect();
+    let rs: Vec<&Resource> = RESOURCES.iter().filter(|r| r.group == group && r.version == version).collect();
     if rs.is_empty() {
         return None;
     }
@@ -94,14 +85,8 @@ pub fn resource_list(group: &str, version: &str) -> Option<Value> {
             resources.push(e);
         }
     }
-    let gv = if group.is_empty() {
-        version.to_string()
-    } else {
-        format!("{group}/{version}")
-    };
-    Some(
-        json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}),
-    )
+    let gv = if group.is_empty() { version.to_string() } else { format!("{group}/{version}") };
+    Some(json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}))
 }
 
 fn discovery_resource(r: &Resource) -> Value {
@@ -143,11 +128,8 @@ pub fn aggregated(legacy: bool, version: &str) -> Value {
             let versions: Vec<Value> = versions_of(g)
                 .into_iter()
                 .map(|v| {
-                    let resources: Vec<Value> = RESOURCES
-                        .iter()
-                        .filter(|r| r.group == g && r.version == v)
-                        .map(discovery_resource)
-                        .collect();
+                    let resources: Vec<Value> =
+                        RESOURCES.iter().filter(|r| r.group == g && r.version == v).map(discovery_resource).collect();
                     json!({"version": v, "resources": resources, "freshness": "Current"})
                 })
                 .collect();

@@ -7,35 +7,13 @@ use skiff_api::registry::Resource;
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("{qualified} \"{name}\" not found")]
-    NotFound {
-        group: String,
-        resource: String,
-        qualified: String,
-        name: String,
-    },
+    NotFound { group: String, resource: String, qualified: String, name: String },
     #[error("{qualified} \"{name}\" already exists")]
-    AlreadyExists {
-        group: String,
-        resource: String,
-        qualified: String,
-        name: String,
-    },
+    AlreadyExists { group: String, resource: String, qualified: String, name: String },
     #[error("Operation cannot be fulfilled on {qualified} \"{name}\": {detail}")]
-    Conflict {
-        group: String,
-        resource: String,
-        qualified: String,
-        name: String,
-        detail: String,
-    },
+    Conflict { group: String, resource: String, qualified: String, name: String, detail: String },
     #[error("{message}")]
-    Invalid {
-        group: String,
-        kind: String,
-        name: String,
-        message: String,
-        causes: Vec<FieldError>,
-    },
+    Invalid { group: String, kind: String, name: String, message: String, causes: Vec<FieldError> },
     #[error("{0}")]
     BadRequest(String),
     #[error("{0}")]
@@ -62,12 +40,7 @@ pub enum ApiError {
     Timeout(String),
     /// A Status whose shape was decided elsewhere (patch errors carry upstream's code, reason and details).
     #[error("{message}")]
-    Raw {
-        code: u16,
-        reason: &'static str,
-        message: String,
-        details: Option<Value>,
-    },
+    Raw { code: u16, reason: &'static str, message: String, details: Option<Value> },
 }
 
 impl ApiError {
@@ -110,18 +83,16 @@ impl ApiError {
 
     /// The stale-resourceVersion conflict of optimistic concurrency.
     pub fn modified(r: &Resource, name: &str) -> Self {
-        Self::conflict(r, name, "the object has been modified; please apply your changes to the latest version and try again")
+        Self::conflict(
+            r,
+            name,
+            "the object has been modified; please apply your changes to the latest version and try again",
+        )
     }
 
     pub fn invalid(r: &Resource, name: &str, causes: Vec<FieldError>) -> Self {
         let message = skiff_api::field::invalid_message(&r.qualified_kind(), name, &causes);
-        ApiError::Invalid {
-            group: r.group.into(),
-            kind: r.kind.into(),
-            name: name.into(),
-            message,
-            causes,
-        }
+        ApiError::Invalid { group: r.group.into(), kind: r.kind.into(), name: name.into(), message, causes }
     }
 
     /// A bad `DeleteOptions`, upstream's `DeleteOptions.meta.k8s.io "" is invalid: …`.
@@ -187,31 +158,10 @@ impl ApiError {
             "code": self.code(),
         });
         let details = match self {
-            ApiError::NotFound {
-                group,
-                resource,
-                name,
-                ..
-            }
-            | ApiError::AlreadyExists {
-                group,
-                resource,
-                name,
-                ..
-            }
-            | ApiError::Conflict {
-                group,
-                resource,
-                name,
-                ..
-            } => Some(details(name, group, resource, None)),
-            ApiError::Invalid {
-                group,
-                kind,
-                name,
-                causes,
-                ..
-            } => {
+            ApiError::NotFound { group, resource, name, .. }
+            | ApiError::AlreadyExists { group, resource, name, .. }
+            | ApiError::Conflict { group, resource, name, .. } => Some(details(name, group, resource, None)),
+            ApiError::Invalid { group, kind, name, causes, .. } => {
                 let causes = causes
                     .iter()
                     .map(|c| json!({"reason": c.reason(), "message": c.body(), "field": c.field}))
@@ -247,17 +197,12 @@ fn details(name: &str, group: &str, kind: &str, causes: Option<Vec<Value>>) -> V
 impl From<skiff_store::StoreError> for ApiError {
     fn from(e: skiff_store::StoreError) -> Self {
         match e {
-            skiff_store::StoreError::Compacted {
-                requested,
-                compacted,
-            } => ApiError::Expired(format!(
-                "too old resource version: {requested} ({compacted})"
-            )),
-            skiff_store::StoreError::FutureRevision { requested, current } => {
-                ApiError::Timeout(format!(
-                    "Too large resource version: {requested}, current resource version: {current}"
-                ))
+            skiff_store::StoreError::Compacted { requested, compacted } => {
+                ApiError::Expired(format!("too old resource version: {requested} ({compacted})"))
             }
+            skiff_store::StoreError::FutureRevision { requested, current } => ApiError::Timeout(format!(
+                "Too large resource version: {requested}, current resource version: {current}"
+            )),
             other => ApiError::Internal(other.to_string()),
         }
     }

@@ -34,10 +34,7 @@ pub fn json_typed(code: u16, v: &Value, content_type: &str) -> Response<Body> {
 pub fn text(code: u16, s: &str) -> Response<Body> {
     let mut resp = Response::new(full(s.to_string()));
     *resp.status_mut() = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    resp.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
+    resp.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
     resp
 }
 
@@ -56,11 +53,7 @@ pub fn add_warnings(resp: &mut Response<Body>, warnings: &[String]) {
 }
 
 fn accept(headers: &HeaderMap) -> String {
-    headers
-        .get(http::header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string()
+    headers.get(http::header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("").to_string()
 }
 
 /// The `meta.k8s.io` version of Table the client asked for, if it asked for a Table.
@@ -68,11 +61,7 @@ pub fn wants_table(headers: &HeaderMap) -> Option<&'static str> {
     for part in accept(headers).split(',') {
         let params: Vec<&str> = part.split(';').map(str::trim).collect();
         if params.contains(&"as=Table") && params.contains(&"g=meta.k8s.io") {
-            return Some(if params.contains(&"v=v1beta1") {
-                "v1beta1"
-            } else {
-                "v1"
-            });
+            return Some(if params.contains(&"v=v1beta1") { "v1beta1" } else { "v1" });
         }
     }
     None
@@ -82,8 +71,7 @@ pub fn wants_table(headers: &HeaderMap) -> Option<&'static str> {
 pub fn wants_aggregated_discovery(headers: &HeaderMap) -> Option<&'static str> {
     for part in accept(headers).split(',') {
         let params: Vec<&str> = part.split(';').map(str::trim).collect();
-        if params.contains(&"g=apidiscovery.k8s.io") && params.contains(&"as=APIGroupDiscoveryList")
-        {
+        if params.contains(&"g=apidiscovery.k8s.io") && params.contains(&"as=APIGroupDiscoveryList") {
             if params.contains(&"v=v2") {
                 return Some("v2");
             }
@@ -99,26 +87,15 @@ pub fn content_type(headers: &HeaderMap) -> String {
     headers
         .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .map(|s| {
-            s.split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase()
-        })
+        .map(|s| s.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
         .unwrap_or_default()
 }
 
 pub async fn read_body(body: hyper::body::Incoming) -> ApiResult<Bytes> {
     match http_body_util::Limited::new(body, MAX_BODY).collect().await {
         Ok(c) => Ok(c.to_bytes()),
-        Err(e)
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some() =>
-        {
-            Err(ApiError::RequestEntityTooLarge(
-                "the server has received a request that is too large".into(),
-            ))
+        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
+            Err(ApiError::RequestEntityTooLarge("the server has received a request that is too large".into()))
         }
         Err(e) => Err(ApiError::BadRequest(format!("reading request body: {e}"))),
     }

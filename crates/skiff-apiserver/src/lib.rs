@@ -29,6 +29,8 @@ pub use serve::run;
 pub struct Config {
     pub data_dir: PathBuf,
     pub listen: SocketAddr,
+    /// How often history older than the previous tick is compacted (kube-apiserver: 5 minutes).
+    pub compaction_interval: std::time::Duration,
 }
 
 /// Shared state of a running API server.
@@ -48,10 +50,7 @@ pub enum ServerError {
     #[error("TLS configuration: {0}")]
     Tls(String),
     #[error("listening on {addr}: {source}")]
-    Listen {
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
+    Listen { addr: SocketAddr, source: std::io::Error },
     #[error("bootstrapping: {0}")]
     Bootstrap(Box<errors::ApiError>),
 }
@@ -64,11 +63,6 @@ impl From<errors::ApiError> for ServerError {
 
 impl ApiServer {
     pub fn new(store: Arc<dyn Store>, config: Config, advertise: String, ca_pem: String) -> Self {
-        ApiServer {
-            objects: Objects::new(store),
-            config,
-            advertise,
-            ca_pem,
-        }
+        ApiServer { objects: Objects::new(store), config, advertise, ca_pem }
     }
 }

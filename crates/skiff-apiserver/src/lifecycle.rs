@@ -16,12 +16,10 @@ use skiff_api::registry::{self, Resource, RESOURCES};
 use std::sync::Arc;
 use std::time::Duration;
 
-pub const BUILTIN_NAMESPACES: &[&str] =
-    &["default", "kube-system", "kube-public", "kube-node-lease"];
+pub const BUILTIN_NAMESPACES: &[&str] = &["default", "kube-system", "kube-public", "kube-node-lease"];
 
 fn namespaces() -> ApiResult<&'static Resource> {
-    registry::find("", "v1", "namespaces")
-        .ok_or_else(|| ApiError::Internal("namespaces are not registered".into()))
+    registry::find("", "v1", "namespaces").ok_or_else(|| ApiError::Internal("namespaces are not registered".into()))
 }
 
 /// Creates the built-in namespaces if they are missing.
@@ -47,22 +45,13 @@ pub async fn bootstrap(server: &ApiServer) -> ApiResult<()> {
 /// The `kubernetes` Service in `default` (10.96.0.1:443) and its endpoints pointing at this server, as
 /// kube-apiserver's bootstrap controller and endpoint reconciler maintain them.
 pub async fn kubernetes_service(server: &ApiServer) -> ApiResult<()> {
-    let svc = registry::find("", "v1", "services")
-        .ok_or_else(|| ApiError::Internal("services are not registered".into()))?;
+    let svc =
+        registry::find("", "v1", "services").ok_or_else(|| ApiError::Internal("services are not registered".into()))?;
     let store = server.objects.store.clone();
-    if server
-        .objects
-        .get(svc, Some("default"), "kubernetes")
-        .await?
-        .is_none()
-    {
+    if server.objects.get(svc, Some("default"), "kubernetes").await?.is_none() {
         // A crash between claim and create leaves the claim behind; it is ours either way.
-        crate::allocators::claim_ip(
-            store.as_ref(),
-            crate::allocators::KUBERNETES_SERVICE_IP,
-            "default/kubernetes",
-        )
-        .await?;
+        crate::allocators::claim_ip(store.as_ref(), crate::allocators::KUBERNETES_SERVICE_IP, "default/kubernetes")
+            .await?;
         let obj = json!({
             "apiVersion": "v1", "kind": "Service",
             "metadata": {"name": "kubernetes", "labels": {"component": "apiserver", "provider": "kubernetes"}},
@@ -95,28 +84,21 @@ pub async fn kubernetes_service(server: &ApiServer) -> ApiResult<()> {
         "endpoints": [{"addresses": [ip], "conditions": {"ready": true}}],
         "ports": [{"name": "https", "port": port, "protocol": "TCP"}],
     });
-    for (group, plural, obj, field) in [
-        ("", "endpoints", ep, "subsets"),
-        ("discovery.k8s.io", "endpointslices", slice, "endpoints"),
-    ] {
+    for (group, plural, obj, field) in
+        [("", "endpoints", ep, "subsets"), ("discovery.k8s.io", "endpointslices", slice, "endpoints")]
+    {
         let r = registry::find(group, "v1", plural)
             .ok_or_else(|| ApiError::Internal(format!("{plural} are not registered")))?;
         match server.objects.get(r, Some("default"), "kubernetes").await? {
             None => ensure(server, r, "default", obj).await?,
-            Some(current)
-                if current.get(field) != obj.get(field)
-                    || current.get("ports") != obj.get("ports") =>
-            {
+            Some(current) if current.get(field) != obj.get(field) || current.get("ports") != obj.get("ports") => {
                 let mut updated = current.clone();
                 updated[field] = obj[field].clone();
                 if let Some(p) = obj.get("ports") {
                     updated["ports"] = p.clone();
                 }
                 let rv = objects::resource_version(&current)?.unwrap_or(0);
-                server
-                    .objects
-                    .update(r, Some("default"), "kubernetes", &updated, rv)
-                    .await?;
+                server.objects.update(r, Some("default"), "kubernetes", &updated, rv).await?;
             }
             Some(_) => {}
         }
@@ -128,11 +110,7 @@ pub async fn kubernetes_service(server: &ApiServer) -> ApiResult<()> {
 /// address of the default route. Loopback is never an endpoint (upstream validation rejects it).
 fn endpoint_address(server: &ApiServer) -> Option<(String, u16)> {
     let listen = server.config.listen;
-    let port = server
-        .advertise
-        .rsplit_once(':')
-        .and_then(|(_, p)| p.parse().ok())
-        .unwrap_or(listen.port());
+    let port = server.advertise.rsplit_once(':').and_then(|(_, p)| p.parse().ok()).unwrap_or(listen.port());
     let ip = if listen.ip().is_unspecified() {
         // Connecting a UDP socket sends nothing; it only asks the kernel which source address it would use.
         let sock = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
@@ -145,17 +123,8 @@ fn endpoint_address(server: &ApiServer) -> Option<(String, u16)> {
 }
 
 /// Creates an object from a manifest through the normal admission path, unless it exists.
-async fn ensure(
-    server: &ApiServer,
-    r: &'static Resource,
-    ns: &str,
-    mut obj: Value,
-) -> ApiResult<()> {
-    let name = obj
-        .pointer("/metadata/name")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
+async fn ensure(server: &ApiServer, r: &'static Resource, ns: &str, mut obj: Value) -> ApiResult<()> {
+    let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
     if server.objects.get(r, Some(ns), &name).await?.is_some() {
         return Ok(());
     }
@@ -173,13 +142,8 @@ async fn ensure(
 async fn ensure_namespace_defaults(server: &ApiServer, ns: &str) -> ApiResult<()> {
     let sa = registry::find("", "v1", "serviceaccounts")
         .ok_or_else(|| ApiError::Internal("serviceaccounts are not registered".into()))?;
-    ensure(
-        server,
-        sa,
-        ns,
-        json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default"}}),
-    )
-    .await?;
+    ensure(server, sa, ns, json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default"}}))
+        .await?;
     let cm = registry::find("", "v1", "configmaps")
         .ok_or_else(|| ApiError::Internal("configmaps are not registered".into()))?;
     let ca = json!({
@@ -220,11 +184,7 @@ pub async fn namespace_controller(server: Arc<ApiServer>) {
             }
         };
         // While a namespace is terminating, re-check often (pods may be finishing); otherwise wait for a change.
-        let wait = if pending {
-            Duration::from_millis(500)
-        } else {
-            Duration::from_secs(30)
-        };
+        let wait = if pending { Duration::from_millis(500) } else { Duration::from_secs(30) };
         match store.watch("/registry/namespaces/", 0).await {
             Ok(mut w) => {
                 let _ = tokio::time::timeout(wait, w.next()).await;
@@ -238,15 +198,8 @@ async fn finalize_namespaces(server: &Arc<ApiServer>) -> ApiResult<bool> {
     let nsr = namespaces()?;
     let page = server.objects.list(nsr, None, None, 0, 0).await?;
     let mut pending = false;
-    for ns in page
-        .items
-        .iter()
-        .filter(|n| n.pointer("/metadata/deletionTimestamp").is_none())
-    {
-        let name = ns
-            .pointer("/metadata/name")
-            .and_then(Value::as_str)
-            .unwrap_or("");
+    for ns in page.items.iter().filter(|n| n.pointer("/metadata/deletionTimestamp").is_none()) {
+        let name = ns.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
         match ensure_namespace_defaults(server, name).await {
             // A namespace that started terminating in between refuses new content; that is fine.
             Ok(()) | Err(ApiError::Forbidden(_)) => {}
@@ -255,17 +208,9 @@ async fn finalize_namespaces(server: &Arc<ApiServer>) -> ApiResult<bool> {
             }
         }
     }
-    for ns in page
-        .items
-        .iter()
-        .filter(|n| n.pointer("/metadata/deletionTimestamp").is_some())
-    {
+    for ns in page.items.iter().filter(|n| n.pointer("/metadata/deletionTimestamp").is_some()) {
         pending = true;
-        let name = ns
-            .pointer("/metadata/name")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string();
+        let name = ns.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
         let mut remaining = 0usize;
         for r in RESOURCES.iter().filter(|r| r.namespaced) {
             let items = server.objects.list(r, Some(&name), None, 0, 0).await?.items;
@@ -275,10 +220,7 @@ async fn finalize_namespaces(server: &Arc<ApiServer>) -> ApiResult<bool> {
                 if item.pointer("/metadata/deletionTimestamp").is_some() {
                     continue;
                 }
-                let n = item
-                    .pointer("/metadata/name")
-                    .and_then(Value::as_str)
-                    .unwrap_or("");
+                let n = item.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
                 match delete_one(&ctx, r, n, &DeleteOptions::default()).await {
                     Ok(_) | Err(ApiError::NotFound { .. }) | Err(ApiError::Conflict { .. }) => {}
                     Err(e) => {
@@ -294,12 +236,7 @@ async fn finalize_namespaces(server: &Arc<ApiServer>) -> ApiResult<bool> {
         let finalizers: Vec<Value> = ns
             .pointer("/spec/finalizers")
             .and_then(Value::as_array)
-            .map(|f| {
-                f.iter()
-                    .filter(|x| x.as_str() != Some("kubernetes"))
-                    .cloned()
-                    .collect()
-            })
+            .map(|f| f.iter().filter(|x| x.as_str() != Some("kubernetes")).cloned().collect())
             .unwrap_or_default();
         done["spec"]["finalizers"] = Value::Array(finalizers);
         let rv = objects::resource_version(ns)?.unwrap_or(0);
@@ -317,11 +254,11 @@ async fn finalize_namespaces(server: &Arc<ApiServer>) -> ApiResult<bool> {
 
 /// Compacts history older than the previous tick, as kube-apiserver asks etcd to every five minutes.
 pub async fn compactor(server: Arc<ApiServer>) {
-    const EVERY: Duration = Duration::from_secs(300);
+    let every = server.config.compaction_interval.max(Duration::from_millis(100));
     let store = server.objects.store.clone();
     let mut previous = store.current_revision();
     loop {
-        tokio::time::sleep(EVERY).await;
+        tokio::time::sleep(every).await;
         if previous > 0 {
             if let Err(e) = store.compact(previous).await {
                 tracing::warn!(error = %e, revision = previous, "compaction failed");

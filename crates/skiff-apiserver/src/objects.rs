@@ -42,9 +42,7 @@ pub fn encode(r: &Resource, obj: &Value) -> ApiResult<Bytes> {
     if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
         m.remove("resourceVersion");
     }
-    serde_json::to_vec(&obj)
-        .map(Bytes::from)
-        .map_err(|e| ApiError::Internal(format!("encoding object: {e}")))
+    serde_json::to_vec(&obj).map(Bytes::from).map_err(|e| ApiError::Internal(format!("encoding object: {e}")))
 }
 
 /// An object of `r` from its stored form, with `resourceVersion` from the key's revision.
@@ -64,15 +62,9 @@ pub fn set_resource_version(obj: &mut Value, rev: i64) {
 
 /// The `resourceVersion` an object carries, if any (empty means none).
 pub fn resource_version(obj: &Value) -> ApiResult<Option<i64>> {
-    match obj
-        .pointer("/metadata/resourceVersion")
-        .and_then(Value::as_str)
-    {
+    match obj.pointer("/metadata/resourceVersion").and_then(Value::as_str) {
         None | Some("") => Ok(None),
-        Some(s) => s
-            .parse()
-            .map(Some)
-            .map_err(|_| ApiError::BadRequest(format!("invalid resource version: {s}"))),
+        Some(s) => s.parse().map(Some).map_err(|_| ApiError::BadRequest(format!("invalid resource version: {s}"))),
     }
 }
 
@@ -81,39 +73,20 @@ impl Objects {
         Objects { store }
     }
 
-    pub async fn get(
-        &self,
-        r: &Resource,
-        ns: Option<&str>,
-        name: &str,
-    ) -> ApiResult<Option<Value>> {
-        let resp = self
-            .store
-            .range(RangeRequest::key(&key(r, ns, name)))
-            .await?;
+    pub async fn get(&self, r: &Resource, ns: Option<&str>, name: &str) -> ApiResult<Option<Value>> {
+        let resp = self.store.range(RangeRequest::key(&key(r, ns, name))).await?;
         resp.kvs.first().map(|kv| decode(r, kv)).transpose()
     }
 
     pub async fn get_or_404(&self, r: &Resource, ns: Option<&str>, name: &str) -> ApiResult<Value> {
-        self.get(r, ns, name)
-            .await?
-            .ok_or_else(|| ApiError::not_found(r, name))
+        self.get(r, ns, name).await?.ok_or_else(|| ApiError::not_found(r, name))
     }
 
     /// Creates the object; `AlreadyExists` if the name is taken.
-    pub async fn create(
-        &self,
-        r: &Resource,
-        ns: Option<&str>,
-        name: &str,
-        obj: &Value,
-    ) -> ApiResult<Value> {
+    pub async fn create(&self, r: &Resource, ns: Option<&str>, name: &str, obj: &Value) -> ApiResult<Value> {
         let k = key(r, ns, name);
-        let txn = Txn {
-            compares: vec![Compare::absent(&k)],
-            success: vec![Op::Put(k, encode(r, obj)?)],
-            failure: vec![],
-        };
+        let txn =
+            Txn { compares: vec![Compare::absent(&k)], success: vec![Op::Put(k, encode(r, obj)?)], failure: vec![] };
         let resp = self.store.txn(txn).await?;
         if !resp.succeeded {
             return Err(ApiError::already_exists(r, name));
@@ -151,13 +124,7 @@ impl Objects {
     }
 
     /// Deletes the object if it is still at `expected` revision; returns the deleted object.
-    pub async fn delete(
-        &self,
-        r: &Resource,
-        ns: Option<&str>,
-        name: &str,
-        expected: i64,
-    ) -> ApiResult<Value> {
+    pub async fn delete(&self, r: &Resource, ns: Option<&str>, name: &str, expected: i64) -> ApiResult<Value> {
         let k = key(r, ns, name);
         let txn = Txn {
             compares: vec![Compare::mod_revision_is(&k, expected)],
@@ -192,16 +159,7 @@ impl Objects {
         req.limit = limit;
         let resp = self.store.range(req).await?;
         let last_key = resp.kvs.last().map(|kv| kv.key.clone());
-        let items = resp
-            .kvs
-            .iter()
-            .map(|kv| decode(r, kv))
-            .collect::<ApiResult<Vec<_>>>()?;
-        Ok(Page {
-            items,
-            last_key,
-            more: resp.more,
-            revision: resp.revision,
-        })
+        let items = resp.kvs.iter().map(|kv| decode(r, kv)).collect::<ApiResult<Vec<_>>>()?;
+        Ok(Page { items, last_key, more: resp.more, revision: resp.revision })
     }
 }

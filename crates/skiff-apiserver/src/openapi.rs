@@ -33,26 +33,19 @@ include!(concat!(env!("OUT_DIR"), "/openapi_generated.rs"));
 impl Doc {
     fn json(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.len);
-        flate2::read::GzDecoder::new(self.gz)
-            .read_to_end(&mut out)
-            .expect("embedded OpenAPI document is valid gzip");
+        flate2::read::GzDecoder::new(self.gz).read_to_end(&mut out).expect("embedded OpenAPI document is valid gzip");
         out
     }
 }
 
 /// The v3 document for a discovery path (`api/v1`, `apis/apps/v1`, `apis/apps`, `api`, `apis`, `version`).
 fn v3_doc(key: &str) -> Option<&'static Doc> {
-    V3.binary_search_by(|(k, _)| (*k).cmp(key))
-        .ok()
-        .map(|i| &V3[i].1)
+    V3.binary_search_by(|(k, _)| (*k).cmp(key)).ok().map(|i| &V3[i].1)
 }
 
 /// Serves `GET /openapi/...`.
 pub fn serve(path: &str, headers: &HeaderMap, query: &Query) -> Result<Response<Body>, ApiError> {
-    let rest = path
-        .trim_start_matches('/')
-        .strip_prefix("openapi")
-        .unwrap_or("");
+    let rest = path.trim_start_matches('/').strip_prefix("openapi").unwrap_or("");
     match rest.trim_end_matches('/') {
         "/v2" => match v2_format(headers) {
             Some(V2Format::Json) => Ok(respond(&V2, headers, &["Accept"], "application/json")),
@@ -71,9 +64,7 @@ pub fn serve(path: &str, headers: &HeaderMap, query: &Query) -> Result<Response<
                     // Upstream redirects a stale hash to the current one.
                     let mut resp = Response::new(full(""));
                     *resp.status_mut() = StatusCode::MOVED_PERMANENTLY;
-                    if let Ok(loc) =
-                        HeaderValue::from_str(&format!("/openapi/v3/{key}?hash={}", doc.hash))
-                    {
+                    if let Ok(loc) = HeaderValue::from_str(&format!("/openapi/v3/{key}?hash={}", doc.hash)) {
                         resp.headers_mut().insert(header::LOCATION, loc);
                     }
                     Ok(resp)
@@ -81,12 +72,9 @@ pub fn serve(path: &str, headers: &HeaderMap, query: &Query) -> Result<Response<
                 Some(_) => {
                     let mut resp = respond(doc, headers, &["Accept"], "application/json");
                     let h = resp.headers_mut();
-                    h.insert(
-                        header::CACHE_CONTROL,
-                        HeaderValue::from_static("public, immutable"),
-                    );
-                    let expires = (chrono::Utc::now() + chrono::Duration::days(365))
-                        .format("%a, %d %b %Y %H:%M:%S GMT");
+                    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, immutable"));
+                    let expires =
+                        (chrono::Utc::now() + chrono::Duration::days(365)).format("%a, %d %b %Y %H:%M:%S GMT");
                     if let Ok(v) = HeaderValue::from_str(&expires.to_string()) {
                         h.insert(header::EXPIRES, v);
                     }
@@ -99,10 +87,7 @@ pub fn serve(path: &str, headers: &HeaderMap, query: &Query) -> Result<Response<
 }
 
 fn not_acceptable(headers: &HeaderMap) -> ApiError {
-    let accept = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
     ApiError::NotAcceptable(format!(
         "only the following media types are accepted: application/json (requested {accept:?})"
     ))
@@ -113,24 +98,16 @@ fn media_ranges(value: &str) -> impl Iterator<Item = &str> {
     value.split(',').filter_map(|clause| {
         let mut parts = clause.split(';');
         let range = parts.next()?.trim();
-        let zero = parts.any(|p| {
-            p.trim()
-                .strip_prefix("q=")
-                .and_then(|q| q.trim().parse::<f32>().ok())
-                .is_some_and(|q| q <= 0.0)
-        });
+        let zero = parts
+            .any(|p| p.trim().strip_prefix("q=").and_then(|q| q.trim().parse::<f32>().ok()).is_some_and(|q| q <= 0.0));
         (!range.is_empty() && !zero).then_some(range)
     })
 }
 
 /// The media ranges of the request's `Accept` headers, in order; `*/*` when there are none.
 fn accept_ranges(headers: &HeaderMap) -> Vec<&str> {
-    let ranges: Vec<&str> = headers
-        .get_all(header::ACCEPT)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(media_ranges)
-        .collect();
+    let ranges: Vec<&str> =
+        headers.get_all(header::ACCEPT).iter().filter_map(|v| v.to_str().ok()).flat_map(media_ranges).collect();
     if ranges.is_empty() {
         vec!["*/*"]
     } else {
@@ -139,9 +116,7 @@ fn accept_ranges(headers: &HeaderMap) -> Vec<&str> {
 }
 
 fn is_json_range(r: &str) -> bool {
-    r.eq_ignore_ascii_case("application/json")
-        || r.eq_ignore_ascii_case("application/*")
-        || r == "*/*"
+    r.eq_ignore_ascii_case("application/json") || r.eq_ignore_ascii_case("application/*") || r == "*/*"
 }
 
 /// Whether the client takes JSON: no `Accept`, or one naming `application/json`, `application/*` or `*/*`.
@@ -163,8 +138,7 @@ fn v2_format(headers: &HeaderMap) -> Option<V2Format> {
     accept_ranges(headers).into_iter().find_map(|r| {
         if is_json_range(r) {
             Some(V2Format::Json)
-        } else if r
-            .eq_ignore_ascii_case("application/com.github.proto-openapi.spec.v2@v1.0+protobuf")
+        } else if r.eq_ignore_ascii_case("application/com.github.proto-openapi.spec.v2@v1.0+protobuf")
             || r.eq_ignore_ascii_case(PROTOBUF_V2)
         {
             Some(V2Format::Protobuf)
@@ -185,12 +159,7 @@ fn accepts_gzip(headers: &HeaderMap) -> bool {
 
 /// The document, gzip-compressed when the client takes that, with its ETag; `304 Not Modified` when the
 /// client already has it.
-fn respond(
-    doc: &'static Doc,
-    headers: &HeaderMap,
-    vary: &[&str],
-    content_type: &'static str,
-) -> Response<Body> {
+fn respond(doc: &'static Doc, headers: &HeaderMap, vary: &[&str], content_type: &'static str) -> Response<Body> {
     let etag = format!("\"{}\"", doc.hash);
     let not_modified = headers
         .get_all(header::IF_NONE_MATCH)
@@ -251,23 +220,13 @@ mod tests {
             .iter()
             .map(|r| {
                 let subs = r.subresources.iter().map(|s| s.name.to_string()).collect();
-                (
-                    r.group.to_string(),
-                    r.version.to_string(),
-                    r.plural.to_string(),
-                    subs,
-                )
+                (r.group.to_string(), r.version.to_string(), r.plural.to_string(), subs)
             })
             .collect();
         let served: BTreeSet<(String, String, String, BTreeSet<String>)> = served::SERVED
             .iter()
             .map(|(g, v, p, subs)| {
-                (
-                    g.to_string(),
-                    v.to_string(),
-                    p.to_string(),
-                    subs.iter().map(|s| s.to_string()).collect(),
-                )
+                (g.to_string(), v.to_string(), p.to_string(), subs.iter().map(|s| s.to_string()).collect())
             })
             .collect();
         assert_eq!(
@@ -280,10 +239,7 @@ mod tests {
     fn index_lists_every_served_group_version_with_content_hashes() {
         let index = parse(&V3_INDEX);
         let paths = index["paths"].as_object().unwrap();
-        let mut expected: BTreeSet<String> = ["api", "apis", "version"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let mut expected: BTreeSet<String> = ["api", "apis", "version"].iter().map(|s| s.to_string()).collect();
         for r in RESOURCES {
             expected.insert(gv_key(r.group, r.version));
             if !r.group.is_empty() {
@@ -294,15 +250,9 @@ mod tests {
         assert_eq!(got, expected);
         for (key, entry) in paths {
             let doc = v3_doc(key).unwrap();
-            let hash: String = sha2::Sha512::digest(doc.json())
-                .iter()
-                .map(|b| format!("{b:02X}"))
-                .collect();
+            let hash: String = sha2::Sha512::digest(doc.json()).iter().map(|b| format!("{b:02X}")).collect();
             assert_eq!(hash, doc.hash);
-            assert_eq!(
-                entry["serverRelativeURL"],
-                format!("/openapi/v3/{key}?hash={hash}")
-            );
+            assert_eq!(entry["serverRelativeURL"], format!("/openapi/v3/{key}?hash={hash}"));
         }
     }
 
@@ -325,9 +275,7 @@ mod tests {
         walk(doc, &mut refs);
         assert!(!refs.is_empty());
         for r in refs {
-            let name = r
-                .strip_prefix(prefix)
-                .unwrap_or_else(|| panic!("unexpected $ref {r}"));
+            let name = r.strip_prefix(prefix).unwrap_or_else(|| panic!("unexpected $ref {r}"));
             assert!(defs.get(name).is_some(), "dangling $ref {r}");
         }
     }
@@ -340,20 +288,14 @@ mod tests {
             assert_refs_resolve(&d, "#/components/schemas/", &d["components"]["schemas"]);
             // A `$ref` never has siblings in v3: they are wrapped in `allOf`.
             let text = serde_json::to_string(&d).unwrap();
-            assert!(
-                !text.contains("#/definitions/") && !text.contains("#/parameters/"),
-                "{key}"
-            );
+            assert!(!text.contains("#/definitions/") && !text.contains("#/parameters/"), "{key}");
         }
         let v2 = parse(&V2);
         assert_refs_resolve(&v2["definitions"], "#/definitions/", &v2["definitions"]);
         let text = serde_json::to_string(&v2["paths"]).unwrap();
         for r in text.split("\"#/parameters/").skip(1) {
             let name = &r[..r.find('"').unwrap()];
-            assert!(
-                v2["parameters"].get(name).is_some(),
-                "dangling parameter {name}"
-            );
+            assert!(v2["parameters"].get(name).is_some(), "dangling parameter {name}");
         }
     }
 
@@ -364,11 +306,7 @@ mod tests {
         let post = &pods["post"];
         assert_eq!(post["x-kubernetes-group-version-kind"]["kind"], "Pod");
         let has_field_validation = |op: &Value| {
-            op["parameters"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|p| p["name"] == "fieldValidation" && p["in"] == "query")
+            op["parameters"].as_array().unwrap().iter().any(|p| p["name"] == "fieldValidation" && p["in"] == "query")
         };
         assert!(has_field_validation(post));
         assert_eq!(
@@ -382,20 +320,13 @@ mod tests {
             serde_json::json!({"group": "", "kind": "Pod", "version": "v1"})
         );
         assert!(has_field_validation(patch));
-        assert!(patch["requestBody"]["content"]
-            .get("application/strategic-merge-patch+json")
-            .is_some());
+        assert!(patch["requestBody"]["content"].get("application/strategic-merge-patch+json").is_some());
         // Unserved subresources and resources are gone.
-        assert!(d["paths"]
-            .get("/api/v1/namespaces/{namespace}/pods/{name}/exec")
-            .is_none());
+        assert!(d["paths"].get("/api/v1/namespaces/{namespace}/pods/{name}/exec").is_none());
         assert!(d["paths"].get("/api/v1/replicationcontrollers").is_none());
         // Schemas as kubectl explain reads them.
         let pod = &d["components"]["schemas"]["io.k8s.api.core.v1.Pod"];
-        assert_eq!(
-            pod["properties"]["spec"]["allOf"][0]["$ref"],
-            "#/components/schemas/io.k8s.api.core.v1.PodSpec"
-        );
+        assert_eq!(pod["properties"]["spec"]["allOf"][0]["$ref"], "#/components/schemas/io.k8s.api.core.v1.PodSpec");
         assert_eq!(pod["x-kubernetes-group-version-kind"][0]["kind"], "Pod");
         let qty = &d["components"]["schemas"]["io.k8s.apimachinery.pkg.api.resource.Quantity"];
         assert!(qty.get("type").is_none() && qty["oneOf"].is_array());
@@ -407,15 +338,9 @@ mod tests {
         assert_eq!(v2["swagger"], "2.0");
         let paths = v2["paths"].as_object().unwrap();
         assert!(paths.contains_key("/apis/apps/v1/namespaces/{namespace}/deployments/{name}/scale"));
-        assert!(!paths
-            .keys()
-            .any(|p| p.starts_with("/apis/networking.k8s.io") || p.starts_with("/logs")));
-        assert!(v2["definitions"]
-            .get("io.k8s.api.apps.v1.Deployment")
-            .is_some());
-        assert!(v2["definitions"]
-            .get("io.k8s.api.networking.v1.Ingress")
-            .is_none());
+        assert!(!paths.keys().any(|p| p.starts_with("/apis/networking.k8s.io") || p.starts_with("/logs")));
+        assert!(v2["definitions"].get("io.k8s.api.apps.v1.Deployment").is_some());
+        assert!(v2["definitions"].get("io.k8s.api.networking.v1.Ingress").is_none());
     }
 
     fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
@@ -427,38 +352,21 @@ mod tests {
     }
 
     async fn body(resp: Response<Body>) -> Vec<u8> {
-        resp.into_body()
-            .collect()
-            .await
-            .unwrap()
-            .to_bytes()
-            .to_vec()
+        resp.into_body().collect().await.unwrap().to_bytes().to_vec()
     }
 
     #[tokio::test]
     async fn negotiation_and_caching() {
         let q = Query::parse(None);
         // kubectl's v2 request (up to 1.28): protobuf only.
-        let pb = headers(&[(
-            "accept",
-            "application/com.github.proto-openapi.spec.v2@v1.0+protobuf",
-        )]);
+        let pb = headers(&[("accept", "application/com.github.proto-openapi.spec.v2@v1.0+protobuf")]);
         let resp = serve("/openapi/v2", &pb, &q).unwrap();
         assert_eq!(resp.headers()[header::CONTENT_TYPE], PROTOBUF_V2);
         let bytes = body(resp).await;
-        assert_eq!(
-            &bytes[..5],
-            b"\x0a\x032.0",
-            "field 1 (swagger) = \"2.0\" first"
-        );
+        assert_eq!(&bytes[..5], b"\x0a\x032.0", "field 1 (swagger) = \"2.0\" first");
         let err = serve("/openapi/v2", &headers(&[("accept", "text/html")]), &q).unwrap_err();
         assert_eq!(err.code(), 406);
-        let resp = serve(
-            "/openapi/v2",
-            &headers(&[("accept", "application/json")]),
-            &q,
-        )
-        .unwrap();
+        let resp = serve("/openapi/v2", &headers(&[("accept", "application/json")]), &q).unwrap();
         assert_eq!(resp.status(), 200);
         assert!(resp.headers().get(header::CONTENT_ENCODING).is_none());
         let v: Value = serde_json::from_slice(&body(resp).await).unwrap();
@@ -469,23 +377,13 @@ mod tests {
         assert_eq!(resp.headers()[header::CONTENT_ENCODING], "gzip");
         let etag = resp.headers()[header::ETAG].to_str().unwrap().to_string();
         let mut json = Vec::new();
-        flate2::read::GzDecoder::new(&body(resp).await[..])
-            .read_to_end(&mut json)
-            .unwrap();
+        flate2::read::GzDecoder::new(&body(resp).await[..]).read_to_end(&mut json).unwrap();
         let index: Value = serde_json::from_slice(&json).unwrap();
-        let url = index["paths"]["apis/apps/v1"]["serverRelativeURL"]
-            .as_str()
-            .unwrap()
-            .to_string();
+        let url = index["paths"]["apis/apps/v1"]["serverRelativeURL"].as_str().unwrap().to_string();
 
         // A group-version document by its hashed URL is immutable.
         let (path, query) = url.split_once('?').unwrap();
-        let resp = serve(
-            path,
-            &headers(&[("accept", "application/json")]),
-            &Query::parse(Some(query)),
-        )
-        .unwrap();
+        let resp = serve(path, &headers(&[("accept", "application/json")]), &Query::parse(Some(query))).unwrap();
         assert_eq!(resp.status(), 200);
         assert_eq!(resp.headers()[header::CACHE_CONTROL], "public, immutable");
         let doc: Value = serde_json::from_slice(&body(resp).await).unwrap();
@@ -495,16 +393,7 @@ mod tests {
         let resp = serve(path, &HeaderMap::new(), &Query::parse(Some("hash=ABC"))).unwrap();
         assert_eq!(resp.status(), 301);
         assert_eq!(resp.headers()[header::LOCATION], url.as_str());
-        assert_eq!(
-            serve(
-                "/openapi/v3/apis/networking.k8s.io/v1",
-                &HeaderMap::new(),
-                &q
-            )
-            .unwrap_err()
-            .code(),
-            404
-        );
+        assert_eq!(serve("/openapi/v3/apis/networking.k8s.io/v1", &HeaderMap::new(), &q).unwrap_err().code(), 404);
         let mut h = HeaderMap::new();
         h.insert(header::IF_NONE_MATCH, HeaderValue::from_str(&etag).unwrap());
         assert_eq!(serve("/openapi/v3", &h, &q).unwrap().status(), 304);

@@ -6,8 +6,8 @@
 
 use base64::Engine;
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
-    KeyPair, KeyUsagePurpose, SanType,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
+    KeyUsagePurpose, SanType,
 };
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -15,10 +15,7 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum PkiError {
     #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
     #[error("making a certificate: {0}")]
     Rcgen(#[from] rcgen::Error),
 }
@@ -36,10 +33,7 @@ fn read(path: &Path) -> Result<Option<String>, PkiError> {
     match std::fs::read_to_string(path) {
         Ok(s) => Ok(Some(s)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(PkiError::Io {
-            path: path.into(),
-            source,
-        }),
+        Err(source) => Err(PkiError::Io { path: path.into(), source }),
     }
 }
 
@@ -47,18 +41,10 @@ fn read(path: &Path) -> Result<Option<String>, PkiError> {
 fn write(path: &Path, content: &str) -> Result<(), PkiError> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let io = |source| PkiError::Io {
-        path: path.into(),
-        source,
-    };
+    let io = |source| PkiError::Io { path: path.into(), source };
     let tmp = path.with_extension("tmp");
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(io)?;
+    let mut f =
+        std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp).map_err(io)?;
     f.write_all(content.as_bytes()).map_err(io)?;
     f.sync_all().map_err(io)?;
     std::fs::rename(&tmp, path).map_err(io)
@@ -83,10 +69,7 @@ fn name(cn: &str, orgs: &[&str]) -> DistinguishedName {
 impl Pki {
     /// Loads the PKI from `dir`, creating what is missing. `hosts` are extra names/IPs for the serving cert.
     pub fn load_or_create(dir: &Path, hosts: &[String]) -> Result<Pki, PkiError> {
-        std::fs::create_dir_all(dir).map_err(|source| PkiError::Io {
-            path: dir.into(),
-            source,
-        })?;
+        std::fs::create_dir_all(dir).map_err(|source| PkiError::Io { path: dir.into(), source })?;
         let (ca_crt, ca_key) = (dir.join("ca.crt"), dir.join("ca.key"));
         let (ca_pem, ca_key_pem) = match (read(&ca_crt)?, read(&ca_key)?) {
             (Some(c), Some(k)) => (c, k),
@@ -95,11 +78,8 @@ impl Pki {
                 let mut p = CertificateParams::default();
                 p.distinguished_name = name("skiff-ca", &[]);
                 p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-                p.key_usages = vec![
-                    KeyUsagePurpose::KeyCertSign,
-                    KeyUsagePurpose::CrlSign,
-                    KeyUsagePurpose::DigitalSignature,
-                ];
+                p.key_usages =
+                    vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
                 validity(&mut p, 10);
                 let cert = p.self_signed(&key)?;
                 write(&ca_key, &key.serialize_pem())?;
@@ -124,11 +104,8 @@ impl Pki {
         .iter()
         .map(|s| s.to_string())
         .collect();
-        let mut ips: Vec<IpAddr> = vec![
-            [127, 0, 0, 1].into(),
-            [10, 96, 0, 1].into(),
-            std::net::Ipv6Addr::LOCALHOST.into(),
-        ];
+        let mut ips: Vec<IpAddr> =
+            vec![[127, 0, 0, 1].into(), [10, 96, 0, 1].into(), std::net::Ipv6Addr::LOCALHOST.into()];
         for h in hosts {
             match h.parse::<IpAddr>() {
                 Ok(ip) if !ip.is_unspecified() => ips.push(ip),
@@ -139,13 +116,9 @@ impl Pki {
         for d in dns {
             sp.subject_alt_names.push(SanType::DnsName(d.try_into()?));
         }
-        sp.subject_alt_names
-            .extend(ips.into_iter().map(SanType::IpAddress));
+        sp.subject_alt_names.extend(ips.into_iter().map(SanType::IpAddress));
         sp.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-        sp.key_usages = vec![
-            KeyUsagePurpose::DigitalSignature,
-            KeyUsagePurpose::KeyEncipherment,
-        ];
+        sp.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
         validity(&mut sp, 2);
         let serving = sp.signed_by(&serving_key, &ca, &ca_keypair)?;
         write(&dir.join("serving.crt"), &serving.pem())?;
@@ -159,10 +132,7 @@ impl Pki {
                 let mut p = CertificateParams::default();
                 p.distinguished_name = name("kubernetes-admin", &["system:masters"]);
                 p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-                p.key_usages = vec![
-                    KeyUsagePurpose::DigitalSignature,
-                    KeyUsagePurpose::KeyEncipherment,
-                ];
+                p.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
                 validity(&mut p, 10);
                 let cert = p.signed_by(&key, &ca, &ca_keypair)?;
                 write(&admin_key, &key.serialize_pem())?;

@@ -28,9 +28,8 @@ impl LabelSelector {
                 continue;
             }
             reqs.push(
-                parse_requirement(part).map_err(|m| {
-                    ApiError::BadRequest(format!("unable to parse requirement: {m}"))
-                })?,
+                parse_requirement(part)
+                    .map_err(|m| ApiError::BadRequest(format!("unable to parse requirement: {m}")))?,
             );
         }
         Ok(LabelSelector(reqs))
@@ -45,12 +44,8 @@ impl LabelSelector {
             LabelOp::NotEq(v) => get(k) != Some(v.as_str()),
             LabelOp::In(vs) => get(k).is_some_and(|x| vs.iter().any(|v| v == x)),
             LabelOp::NotIn(vs) => get(k).is_none_or(|x| !vs.iter().any(|v| v == x)),
-            LabelOp::Gt(n) => get(k)
-                .and_then(|x| x.parse::<i64>().ok())
-                .is_some_and(|x| x > *n),
-            LabelOp::Lt(n) => get(k)
-                .and_then(|x| x.parse::<i64>().ok())
-                .is_some_and(|x| x < *n),
+            LabelOp::Gt(n) => get(k).and_then(|x| x.parse::<i64>().ok()).is_some_and(|x| x > *n),
+            LabelOp::Lt(n) => get(k).and_then(|x| x.parse::<i64>().ok()).is_some_and(|x| x < *n),
         })
     }
 }
@@ -78,20 +73,14 @@ fn valid_key(k: &str) -> Result<(), String> {
     if k.is_empty() {
         return Err("found '', expected: identifier".into());
     }
-    if let Some(e) = skiff_api::validation::is_qualified_name(k)
-        .into_iter()
-        .next()
-    {
+    if let Some(e) = skiff_api::validation::is_qualified_name(k).into_iter().next() {
         return Err(format!("invalid label key \"{k}\": {e}"));
     }
     Ok(())
 }
 
 fn valid_value(v: &str) -> Result<String, String> {
-    if let Some(e) = skiff_api::validation::is_valid_label_value(v)
-        .into_iter()
-        .next()
-    {
+    if let Some(e) = skiff_api::validation::is_valid_label_value(v).into_iter().next() {
         return Err(format!("invalid label value: \"{v}\": at key: {e}"));
     }
     Ok(v.to_string())
@@ -119,12 +108,12 @@ fn parse_requirement(p: &str) -> Result<(String, LabelOp), String> {
             let op = match ctor {
                 0 => LabelOp::NotEq(valid_value(v)?),
                 1 => LabelOp::Eq(valid_value(v)?),
-                2 => LabelOp::Gt(v.parse().map_err(|_| {
-                    "for 'Gt', 'Lt' operators, the value must be an integer".to_string()
-                })?),
-                _ => LabelOp::Lt(v.parse().map_err(|_| {
-                    "for 'Gt', 'Lt' operators, the value must be an integer".to_string()
-                })?),
+                2 => LabelOp::Gt(
+                    v.parse().map_err(|_| "for 'Gt', 'Lt' operators, the value must be an integer".to_string())?,
+                ),
+                _ => LabelOp::Lt(
+                    v.parse().map_err(|_| "for 'Gt', 'Lt' operators, the value must be an integer".to_string())?,
+                ),
             };
             return Ok((k.into(), op));
         }
@@ -141,9 +130,7 @@ fn parse_requirement(p: &str) -> Result<(String, LabelOp), String> {
             valid_key(k)?;
             return Ok((k.into(), LabelOp::In(parse_set(set)?)));
         }
-        return Err(format!(
-            "found '{rest}', expected: in, notin, =, ==, !=, gt, lt"
-        ));
+        return Err(format!("found '{rest}', expected: in, notin, =, ==, !=, gt, lt"));
     }
     valid_key(p)?;
     Ok((p.into(), LabelOp::Exists))
@@ -167,13 +154,11 @@ impl FieldSelector {
             } else if let Some((l, v)) = split_op(&part, "=") {
                 (l, false, v)
             } else {
-                return Err(ApiError::BadRequest(format!(
-                    "invalid selector: '{s}'; can't understand '{part}'"
-                )));
+                return Err(ApiError::BadRequest(format!("invalid selector: '{s}'; can't understand '{part}'")));
             };
-            let path = resource.field_path(label.trim()).ok_or_else(|| {
-                ApiError::BadRequest(format!("field label not supported: {}", label.trim()))
-            })?;
+            let path = resource
+                .field_path(label.trim())
+                .ok_or_else(|| ApiError::BadRequest(format!("field label not supported: {}", label.trim())))?;
             reqs.push((path, negate, unescape(value)));
         }
         Ok(FieldSelector(reqs))
@@ -181,16 +166,11 @@ impl FieldSelector {
 
     /// `metadata.name=x` pins the selector to one name, which lets a list read a single key.
     pub fn exact_name(&self) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(p, neg, _)| *p == "metadata.name" && !neg)
-            .map(|(_, _, v)| v.as_str())
+        self.0.iter().find(|(p, neg, _)| *p == "metadata.name" && !neg).map(|(_, _, v)| v.as_str())
     }
 
     pub fn matches(&self, obj: &Value) -> bool {
-        self.0
-            .iter()
-            .all(|(path, negate, want)| (field_value(obj, path) == *want) != *negate)
+        self.0.iter().all(|(path, negate, want)| (field_value(obj, path) == *want) != *negate)
     }
 }
 
@@ -275,11 +255,7 @@ mod tests {
             ("missing notin (x)", true),
             ("", true),
         ] {
-            assert_eq!(
-                LabelSelector::parse(sel).unwrap().matches(Some(&l)),
-                want,
-                "{sel}"
-            );
+            assert_eq!(LabelSelector::parse(sel).unwrap().matches(Some(&l)), want, "{sel}");
         }
         assert!(LabelSelector::parse("app in nginx").is_err());
     }
@@ -288,17 +264,9 @@ mod tests {
     fn field_selector_on_pods() {
         let pods = skiff_api::registry::find("", "v1", "pods").unwrap();
         let pod = json!({"metadata": {"name": "x", "namespace": "default"}, "spec": {"nodeName": "n1"}, "status": {"phase": "Running"}});
-        assert!(
-            FieldSelector::parse("metadata.name=x,spec.nodeName=n1", pods)
-                .unwrap()
-                .matches(&pod)
-        );
-        assert!(!FieldSelector::parse("status.phase!=Running", pods)
-            .unwrap()
-            .matches(&pod));
-        assert!(FieldSelector::parse("spec.nodeName=", pods)
-            .unwrap()
-            .matches(&json!({"metadata": {}})));
+        assert!(FieldSelector::parse("metadata.name=x,spec.nodeName=n1", pods).unwrap().matches(&pod));
+        assert!(!FieldSelector::parse("status.phase!=Running", pods).unwrap().matches(&pod));
+        assert!(FieldSelector::parse("spec.nodeName=", pods).unwrap().matches(&json!({"metadata": {}})));
         let err = FieldSelector::parse("spec.bogus=1", pods).unwrap_err();
         assert_eq!(err.to_string(), "field label not supported: spec.bogus");
     }

@@ -31,16 +31,8 @@ pub struct User {
 fn user_from_cert(der: &CertificateDer<'_>) -> Option<User> {
     let (_, cert) = x509_parser::parse_x509_certificate(der.as_ref()).ok()?;
     let subject = cert.subject();
-    let name = subject
-        .iter_common_name()
-        .next()?
-        .as_str()
-        .ok()?
-        .to_string();
-    let groups = subject
-        .iter_organization()
-        .filter_map(|o| o.as_str().ok().map(String::from))
-        .collect();
+    let name = subject.iter_common_name().next()?.as_str().ok()?.to_string();
+    let groups = subject.iter_organization().filter_map(|o| o.as_str().ok().map(String::from)).collect();
     Some(User { name, groups })
 }
 
@@ -51,21 +43,15 @@ fn tls_config(pki: &Pki) -> Result<rustls::ServerConfig, ServerError> {
     for c in rustls_pemfile::certs(&mut pki.ca_pem.as_bytes()) {
         roots.add(c.map_err(|e| tls(&e))?).map_err(|e| tls(&e))?;
     }
-    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
-        Arc::new(roots),
-        provider.clone(),
-    )
-    .allow_unauthenticated()
-    .build()
-    .map_err(|e| tls(&e))?;
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+        .allow_unauthenticated()
+        .build()
+        .map_err(|e| tls(&e))?;
     let chain: Vec<CertificateDer<'static>> =
-        rustls_pemfile::certs(&mut pki.serving_cert_pem.as_bytes())
-            .collect::<Result<_, _>>()
-            .map_err(|e| tls(&e))?;
-    let key: PrivateKeyDer<'static> =
-        rustls_pemfile::private_key(&mut pki.serving_key_pem.as_bytes())
-            .map_err(|e| tls(&e))?
-            .ok_or_else(|| ServerError::Tls("serving key PEM holds no key".into()))?;
+        rustls_pemfile::certs(&mut pki.serving_cert_pem.as_bytes()).collect::<Result<_, _>>().map_err(|e| tls(&e))?;
+    let key: PrivateKeyDer<'static> = rustls_pemfile::private_key(&mut pki.serving_key_pem.as_bytes())
+        .map_err(|e| tls(&e))?
+        .ok_or_else(|| ServerError::Tls("serving key PEM holds no key".into()))?;
     let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| tls(&e))?
@@ -77,56 +63,27 @@ fn tls_config(pki: &Pki) -> Result<rustls::ServerConfig, ServerError> {
 }
 
 fn hostname() -> Option<String> {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
+    std::fs::read_to_string("/proc/sys/kernel/hostname").ok().map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
 }
 
 /// Runs the API server until `shutdown` resolves.
-pub async fn run(
-    config: Config,
-    store: Arc<dyn Store>,
-    shutdown: impl Future<Output = ()>,
-) -> Result<(), ServerError> {
+pub async fn run(config: Config, store: Arc<dyn Store>, shutdown: impl Future<Output = ()>) -> Result<(), ServerError> {
     let listener =
-        TcpListener::bind(config.listen)
-            .await
-            .map_err(|source| ServerError::Listen {
-                addr: config.listen,
-                source,
-            })?;
-    let local = listener
-        .local_addr()
-        .map_err(|source| ServerError::Listen {
-            addr: config.listen,
-            source,
-        })?;
-    let advertise = if local.ip().is_unspecified() {
-        format!("127.0.0.1:{}", local.port())
-    } else {
-        local.to_string()
-    };
+        TcpListener::bind(config.listen).await.map_err(|source| ServerError::Listen { addr: config.listen, source })?;
+    let local = listener.local_addr().map_err(|source| ServerError::Listen { addr: config.listen, source })?;
+    let advertise = if local.ip().is_unspecified() { format!("127.0.0.1:{}", local.port()) } else { local.to_string() };
     let mut hosts: Vec<String> = hostname().into_iter().collect();
     hosts.push(local.ip().to_string());
     let pki = Pki::load_or_create(&config.data_dir.join("pki"), &hosts)?;
     let acceptor = TlsAcceptor::from(Arc::new(tls_config(&pki)?));
 
-    let server = Arc::new(ApiServer::new(
-        store,
-        config.clone(),
-        advertise.clone(),
-        pki.ca_pem.clone(),
-    ));
+    let server = Arc::new(ApiServer::new(store, config.clone(), advertise.clone(), pki.ca_pem.clone()));
     lifecycle::bootstrap(&server).await?;
     if let Err(e) = lifecycle::kubernetes_service(&server).await {
         tracing::warn!(error = %e, "could not create the kubernetes Service");
     }
     let kubeconfig = config.data_dir.join("admin.kubeconfig");
-    Pki::write_kubeconfig(
-        &kubeconfig,
-        &pki.admin_kubeconfig(&format!("https://{advertise}")),
-    )?;
+    Pki::write_kubeconfig(&kubeconfig, &pki.admin_kubeconfig(&format!("https://{advertise}")))?;
     let background = vec![
         tokio::spawn(lifecycle::namespace_controller(server.clone())),
         tokio::spawn(lifecycle::compactor(server.clone())),
@@ -158,12 +115,7 @@ pub async fn run(
                     return;
                 }
             };
-            let user = tls
-                .get_ref()
-                .1
-                .peer_certificates()
-                .and_then(|c| c.first())
-                .and_then(user_from_cert);
+            let user = tls.get_ref().1.peer_certificates().and_then(|c| c.first()).and_then(user_from_cert);
             let svc = service_fn(move |req| {
                 let server = server.clone();
                 let user = user.clone();
@@ -186,16 +138,10 @@ pub async fn run(
 
 fn is_public(path: &str) -> bool {
     path == "/version"
-        || ["/healthz", "/livez", "/readyz"]
-            .iter()
-            .any(|p| path == *p || path.starts_with(&format!("{p}/")))
+        || ["/healthz", "/livez", "/readyz"].iter().any(|p| path == *p || path.starts_with(&format!("{p}/")))
 }
 
-async fn route(
-    server: Arc<ApiServer>,
-    user: Option<User>,
-    req: Request<Incoming>,
-) -> Response<Body> {
+async fn route(server: Arc<ApiServer>, user: Option<User>, req: Request<Incoming>) -> Response<Body> {
     let started = std::time::Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_string();
@@ -231,38 +177,26 @@ async fn dispatch(
     let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
     match (req.method(), segs.as_slice()) {
         (&Method::GET, ["api"]) => Ok(match http::wants_aggregated_discovery(&headers) {
-            Some(v) => http::json_typed(
-                200,
-                &discovery::aggregated(true, v),
-                &discovery::aggregated_content_type(v),
-            ),
+            Some(v) => http::json_typed(200, &discovery::aggregated(true, v), &discovery::aggregated_content_type(v)),
             None => http::json(200, &discovery::api_versions(&server.advertise)),
         }),
         (&Method::GET, ["apis"]) => Ok(match http::wants_aggregated_discovery(&headers) {
-            Some(v) => http::json_typed(
-                200,
-                &discovery::aggregated(false, v),
-                &discovery::aggregated_content_type(v),
-            ),
+            Some(v) => http::json_typed(200, &discovery::aggregated(false, v), &discovery::aggregated_content_type(v)),
             None => http::json(200, &discovery::api_group_list()),
         }),
-        (&Method::GET, ["api", v]) => discovery::resource_list("", v)
-            .map(|d| http::json(200, &d))
-            .ok_or(ApiError::NoRoute),
-        (&Method::GET, ["apis", g]) => discovery::api_group(g)
-            .map(|d| http::json(200, &d))
-            .ok_or(ApiError::NoRoute),
-        (&Method::GET, ["apis", g, v]) => discovery::resource_list(g, v)
-            .map(|d| http::json(200, &d))
-            .ok_or(ApiError::NoRoute),
+        (&Method::GET, ["api", v]) => {
+            discovery::resource_list("", v).map(|d| http::json(200, &d)).ok_or(ApiError::NoRoute)
+        }
+        (&Method::GET, ["apis", g]) => discovery::api_group(g).map(|d| http::json(200, &d)).ok_or(ApiError::NoRoute),
+        (&Method::GET, ["apis", g, v]) => {
+            discovery::resource_list(g, v).map(|d| http::json(200, &d)).ok_or(ApiError::NoRoute)
+        }
         (&Method::GET, ["openapi", ..]) => openapi::serve(path, &headers, &query),
         (_, ["api" | "apis", ..]) => {
             let rp = parse_resource_path(path).ok_or(ApiError::NoRoute)?;
             let method = req.method().clone();
             let body = match method {
-                Method::POST | Method::PUT | Method::PATCH | Method::DELETE => {
-                    http::read_body(req.into_body()).await?
-                }
+                Method::POST | Method::PUT | Method::PATCH | Method::DELETE => http::read_body(req.into_body()).await?,
                 _ => bytes::Bytes::new(),
             };
             handlers::serve(server, &method, rp, query, headers, body).await

@@ -32,19 +32,12 @@ pub struct RangeRequest {
 
 impl RangeRequest {
     pub fn key(key: &str) -> Self {
-        RangeRequest {
-            key: key.to_string(),
-            ..Default::default()
-        }
+        RangeRequest { key: key.to_string(), ..Default::default() }
     }
 
     /// Every key starting with `prefix`.
     pub fn prefix(prefix: &str) -> Self {
-        RangeRequest {
-            key: prefix.to_string(),
-            range_end: Some(prefix_end(prefix)),
-            ..Default::default()
-        }
+        RangeRequest { key: prefix.to_string(), range_end: Some(prefix_end(prefix)), ..Default::default() }
     }
 }
 
@@ -102,20 +95,12 @@ pub enum CompareResult {
 impl Compare {
     /// "The key does not exist" — etcd's `CreateRevision(key) = 0`.
     pub fn absent(key: &str) -> Self {
-        Compare {
-            key: key.to_string(),
-            target: CompareTarget::CreateRevision(0),
-            result: CompareResult::Equal,
-        }
+        Compare { key: key.to_string(), target: CompareTarget::CreateRevision(0), result: CompareResult::Equal }
     }
 
     /// "The key was last modified at exactly `rev`" — optimistic concurrency.
     pub fn mod_revision_is(key: &str, rev: i64) -> Self {
-        Compare {
-            key: key.to_string(),
-            target: CompareTarget::ModRevision(rev),
-            result: CompareResult::Equal,
-        }
+        Compare { key: key.to_string(), target: CompareTarget::ModRevision(rev), result: CompareResult::Equal }
     }
 
     /// Evaluates the condition against the key's current state.

@@ -26,6 +26,9 @@ enum Command {
         /// Address and port of the HTTPS API.
         #[arg(long, default_value = "0.0.0.0:6443")]
         listen: SocketAddr,
+        /// How often old history is compacted, e.g. `5m`, `30s` (watches older than that get 410 Gone).
+        #[arg(long, default_value = "5m", value_parser = parse_duration)]
+        compaction_interval: std::time::Duration,
     },
     /// Print the admin kubeconfig of a server's data dir.
     Kubeconfig {
@@ -36,6 +39,21 @@ enum Command {
     Version,
 }
 
+/// `300ms`, `30s`, `5m`, `1h`.
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num.parse().map_err(|_| format!("invalid duration {s:?}: expected e.g. 30s or 5m"))?;
+    let ms = match unit {
+        "ms" => n,
+        "s" | "" => n * 1000,
+        "m" => n * 60_000,
+        "h" => n * 3_600_000,
+        _ => return Err(format!("invalid duration unit in {s:?}: use ms, s, m or h")),
+    };
+    Ok(std::time::Duration::from_millis(ms))
+}
+
 fn init_tracing(verbose: u8) {
     let default = match verbose {
         0 => "info",
@@ -44,10 +62,7 @@ fn init_tracing(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 }
 
 async fn shutdown_signal() {
@@ -73,25 +88,19 @@ fn main() -> anyhow::Result<()> {
         Command::Kubeconfig { data_dir } => {
             let path = data_dir.join("admin.kubeconfig");
             let text = std::fs::read_to_string(&path).with_context(|| {
-                format!(
-                    "reading {} (has `skiff server --data-dir {}` run?)",
-                    path.display(),
-                    data_dir.display()
-                )
+                format!("reading {} (has `skiff server --data-dir {}` run?)", path.display(), data_dir.display())
             })?;
             print!("{text}");
             Ok(())
         }
-        Command::Server { data_dir, listen } => {
+        Command::Server { data_dir, listen, compaction_interval } => {
             init_tracing(cli.verbose);
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .context("starting the runtime")?;
+            let rt =
+                tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
             rt.block_on(async move {
                 let store = skiff_store::EmbeddedStore::open(&data_dir.join("store"))
                     .with_context(|| format!("opening the store in {}", data_dir.display()))?;
-                let config = skiff_apiserver::Config { data_dir, listen };
+                let config = skiff_apiserver::Config { data_dir, listen, compaction_interval };
                 skiff_apiserver::run(config, Arc::new(store), shutdown_signal()).await?;
                 Ok(())
             })

@@ -5,7 +5,14 @@ use common::*;
 
 #[test]
 fn seed_manifests_apply_and_pods_stay_pending_without_a_node() {
-    let s = Server::start();
+    for minor in KUBECTL_MINORS {
+        seed_manifests_with(minor);
+    }
+}
+
+fn seed_manifests_with(minor: u32) {
+    let mut s = Server::start();
+    s.kubectl = kubectl_version(minor);
     let seed = seed_dir();
     for f in [
         "01-nginx-pod.yaml",
@@ -20,10 +27,7 @@ fn seed_manifests_apply_and_pods_stay_pending_without_a_node() {
     }
     let pods = s.ok(&["get", "pods"]);
     let header = pods.lines().next().unwrap();
-    assert_eq!(
-        header.split_whitespace().collect::<Vec<_>>(),
-        ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]
-    );
+    assert_eq!(header.split_whitespace().collect::<Vec<_>>(), ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]);
     for (name, ready) in [
         ("nginx-pod", "0/1"),
         ("app-with-sidecar", "0/2"),
@@ -31,30 +35,18 @@ fn seed_manifests_apply_and_pods_stay_pending_without_a_node() {
         ("web-app", "0/2"),
         ("production-app", "0/1"),
     ] {
-        let line = pods
-            .lines()
-            .find(|l| l.starts_with(name))
-            .unwrap_or_else(|| panic!("{name} missing from\n{pods}"));
+        let line = pods.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("{name} missing from\n{pods}"));
         let cells: Vec<&str> = line.split_whitespace().collect();
         assert_eq!(&cells[1..4], [ready, "Pending", "0"], "{line}");
     }
     let wide = s.ok(&["get", "pods", "-o", "wide"]);
-    assert!(
-        wide.lines()
-            .next()
-            .unwrap()
-            .contains("IP       NODE     NOMINATED NODE   READINESS GATES"),
-        "{wide}"
-    );
+    assert!(wide.lines().next().unwrap().contains("IP       NODE     NOMINATED NODE   READINESS GATES"), "{wide}");
 
     let deploy = s.ok(&["get", "deploy"]);
     assert!(deploy.contains("nginx-deployment   0/3"), "{deploy}");
 
     let all = s.ok(&["get", "all"]);
-    assert!(
-        all.contains("pod/nginx-pod") && all.contains("deployment.apps/nginx-deployment"),
-        "{all}"
-    );
+    assert!(all.contains("pod/nginx-pod") && all.contains("deployment.apps/nginx-deployment"), "{all}");
 
     let yaml = s.ok(&["get", "pod", "nginx-pod", "-o", "yaml"]);
     for want in [
@@ -68,26 +60,27 @@ fn seed_manifests_apply_and_pods_stay_pending_without_a_node() {
         assert!(yaml.contains(want), "missing {want} in\n{yaml}");
     }
     let describe = s.ok(&["describe", "pod", "app-with-sidecar"]);
-    assert!(
-        describe.contains("/var/log/app from shared-logs (ro)"),
-        "{describe}"
-    );
+    assert!(describe.contains("/var/log/app from shared-logs (ro)"), "{describe}");
 
     for f in ["01-nginx-pod.yaml", "06-nginx-deployment.yaml"] {
         let out = s.ok(&["delete", "-f", seed.join(f).to_str().unwrap()]);
         assert!(out.contains("deleted"), "{out}");
     }
     let err = s.fails(&["get", "pod", "nginx-pod"]);
-    assert!(
-        err.contains("Error from server (NotFound): pods \"nginx-pod\" not found"),
-        "{err}"
-    );
+    assert!(err.contains("Error from server (NotFound): pods \"nginx-pod\" not found"), "{err}");
     s.assert_no_panic();
 }
 
 #[test]
 fn kubectl_run_creates_a_labelled_pod() {
-    let s = Server::start();
+    for minor in KUBECTL_MINORS {
+        let mut s = Server::start();
+        s.kubectl = kubectl_version(minor);
+        kubectl_run_with(&s);
+    }
+}
+
+fn kubectl_run_with(s: &Server) {
     s.ok(&["run", "test-pod", "--image=nginx:1.24", "--port=80"]);
     let labels = s.ok(&[
         "get",
@@ -107,40 +100,20 @@ fn objects_and_certificates_survive_a_restart() {
         &["apply", "-f", "-"],
         Some("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: keep-me\ndata:\n  a: b\n"),
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let ca_before = std::fs::read(s.dir.path().join("pki/ca.crt")).unwrap();
     let (dir, port) = s.crash();
     let s = Server::start_in(dir, port);
-    assert_eq!(
-        s.ok(&["get", "configmap", "keep-me", "-o", "jsonpath={.data.a}"]),
-        "b"
-    );
-    assert_eq!(
-        std::fs::read(s.dir.path().join("pki/ca.crt")).unwrap(),
-        ca_before
-    );
+    assert_eq!(s.ok(&["get", "configmap", "keep-me", "-o", "jsonpath={.data.a}"]), "b");
+    assert_eq!(std::fs::read(s.dir.path().join("pki/ca.crt")).unwrap(), ca_before);
 }
 
 #[test]
 fn recorded_events_show_in_describe_through_both_event_apis() {
     let s = Server::start();
-    s.ok(&[
-        "apply",
-        "-f",
-        seed_dir().join("01-nginx-pod.yaml").to_str().unwrap(),
-    ]);
+    s.ok(&["apply", "-f", seed_dir().join("01-nginx-pod.yaml").to_str().unwrap()]);
     let uid = s.ok(&["get", "pod", "nginx-pod", "-o", "jsonpath={.metadata.uid}"]);
-    let now = s.ok(&[
-        "get",
-        "pod",
-        "nginx-pod",
-        "-o",
-        "jsonpath={.metadata.creationTimestamp}",
-    ]);
+    let now = s.ok(&["get", "pod", "nginx-pod", "-o", "jsonpath={.metadata.creationTimestamp}"]);
     // A component recording an event the core/v1 way (as the kubelet does)...
     let core = format!(
         "apiVersion: v1
@@ -163,12 +136,8 @@ lastTimestamp: {now}
 count: 1
 "
     );
-    let out = s.kubectl_with(KUBECTL, &["create", "-f", "-"], Some(&core));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = s.kubectl_with(&s.kubectl, &["create", "-f", "-"], Some(&core));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     // ...and one the events.k8s.io/v1 way (as the scheduler does).
     let modern = format!(
         "apiVersion: events.k8s.io/v1
@@ -191,19 +160,11 @@ regarding:
 ",
         now.replace('Z', ".000000Z")
     );
-    let out = s.kubectl_with(KUBECTL, &["create", "-f", "-"], Some(&modern));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = s.kubectl_with(&s.kubectl, &["create", "-f", "-"], Some(&modern));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 
     let describe = s.ok(&["describe", "pod", "nginx-pod"]);
-    let events = describe
-        .split("Events:")
-        .nth(1)
-        .unwrap_or_default()
-        .to_string();
+    let events = describe.split("Events:").nth(1).unwrap_or_default().to_string();
     assert!(events.contains("Type    Reason     Age"), "{describe}");
     assert!(
         events.contains("Normal  Pulling")
@@ -218,14 +179,7 @@ regarding:
         "{events}"
     );
 
-    let listed = s.ok(&[
-        "get",
-        "events.v1.events.k8s.io",
-        "-o",
-        "jsonpath={range .items[*]}{.reason}={.regarding.name} {end}",
-    ]);
-    assert!(
-        listed.contains("Pulling=nginx-pod") && listed.contains("Scheduled=nginx-pod"),
-        "{listed}"
-    );
+    let listed =
+        s.ok(&["get", "events.v1.events.k8s.io", "-o", "jsonpath={range .items[*]}{.reason}={.regarding.name} {end}"]);
+    assert!(listed.contains("Pulling=nginx-pod") && listed.contains("Scheduled=nginx-pod"), "{listed}");
 }

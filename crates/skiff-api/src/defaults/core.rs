@@ -3,9 +3,7 @@
 //! label, `kubernetes` finalizer, `Active` phase), Node, PersistentVolume(Claim), Endpoints, EndpointSlice,
 //! LimitRange and ResourceQuota.
 
-use super::{
-    default_resource_list, each_obj_mut, ensure_obj, obj_mut, set_default, set_default_str,
-};
+use super::{default_resource_list, each_obj_mut, ensure_obj, obj_mut, set_default, set_default_str};
 use base64::Engine;
 use serde_json::{json, Value};
 
@@ -27,10 +25,7 @@ pub(crate) fn default_service(obj: &mut Value) {
                 .map(|t| !t.is_null())
                 .unwrap_or(false);
             if !has_timeout {
-                spec.insert(
-                    "sessionAffinityConfig".into(),
-                    json!({"clientIP": {"timeoutSeconds": 10800}}),
-                );
+                spec.insert("sessionAffinityConfig".into(), json!({"clientIP": {"timeoutSeconds": 10800}}));
             }
         }
         _ => {}
@@ -49,18 +44,9 @@ pub(crate) fn default_service(obj: &mut Value) {
             p.insert("targetPort".into(), port);
         }
     }
-    let typ = spec
-        .get("type")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
-    let has_external_ips = spec
-        .get("externalIPs")
-        .and_then(Value::as_array)
-        .map(|a| !a.is_empty())
-        .unwrap_or(false);
-    let externally_accessible =
-        typ == "LoadBalancer" || typ == "NodePort" || (typ == "ClusterIP" && has_external_ips);
+    let typ = spec.get("type").and_then(Value::as_str).unwrap_or("").to_string();
+    let has_external_ips = spec.get("externalIPs").and_then(Value::as_array).map(|a| !a.is_empty()).unwrap_or(false);
+    let externally_accessible = typ == "LoadBalancer" || typ == "NodePort" || (typ == "ClusterIP" && has_external_ips);
     if externally_accessible {
         set_default_str(spec, "externalTrafficPolicy", "Cluster");
     }
@@ -72,28 +58,14 @@ pub(crate) fn default_service(obj: &mut Value) {
     }
     if typ != "ExternalName" {
         // The REST strategy mirrors clusterIP into clusterIPs; the allocator picks single-stack IPv4.
-        if let Some(ip) = spec
-            .get("clusterIP")
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-        {
+        if let Some(ip) = spec.get("clusterIP").and_then(Value::as_str).filter(|s| !s.is_empty()) {
             let ip = ip.to_string();
-            if spec
-                .get("clusterIPs")
-                .and_then(Value::as_array)
-                .map(|a| a.is_empty())
-                .unwrap_or(true)
-            {
+            if spec.get("clusterIPs").and_then(Value::as_array).map(|a| a.is_empty()).unwrap_or(true) {
                 spec.insert("clusterIPs".into(), json!([ip]));
             }
         }
         set_default(spec, "ipFamilyPolicy", Value::from("SingleStack"));
-        if spec
-            .get("ipFamilies")
-            .and_then(Value::as_array)
-            .map(|a| a.is_empty())
-            .unwrap_or(true)
-        {
+        if spec.get("ipFamilies").and_then(Value::as_array).map(|a| a.is_empty()).unwrap_or(true) {
             spec.insert("ipFamilies".into(), json!(["IPv4"]));
         }
     }
@@ -106,14 +78,8 @@ pub(crate) fn default_secret(obj: &mut Value) {
     if let Some(Value::Object(sd)) = o.remove("stringData") {
         if let Some(data) = ensure_obj(o, "data") {
             for (k, v) in sd {
-                let text = v
-                    .as_str()
-                    .map(str::to_string)
-                    .unwrap_or_else(|| v.to_string());
-                data.insert(
-                    k,
-                    Value::from(base64::engine::general_purpose::STANDARD.encode(text.as_bytes())),
-                );
+                let text = v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string());
+                data.insert(k, Value::from(base64::engine::general_purpose::STANDARD.encode(text.as_bytes())));
             }
         }
     }
@@ -123,12 +89,7 @@ pub(crate) fn default_secret(obj: &mut Value) {
 /// Namespace: the `kubernetes.io/metadata.name` label, the `kubernetes` finalizer, phase `Active`.
 pub(crate) fn default_namespace(obj: &mut Value) {
     let Some(o) = obj.as_object_mut() else { return };
-    let name = o
-        .get("metadata")
-        .and_then(|m| m.get("name"))
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
+    let name = o.get("metadata").and_then(|m| m.get("name")).and_then(Value::as_str).unwrap_or("").to_string();
     if !name.is_empty() {
         if let Some(labels) = ensure_obj(o, "metadata").and_then(|m| ensure_obj(m, "labels")) {
             labels.insert("kubernetes.io/metadata.name".into(), Value::from(name));
@@ -210,38 +171,20 @@ pub(crate) fn default_limit_range(obj: &mut Value) {
         return;
     };
     for item in each_obj_mut(spec, "limits") {
-        for k in [
-            "max",
-            "min",
-            "default",
-            "defaultRequest",
-            "maxLimitRequestRatio",
-        ] {
+        for k in ["max", "min", "default", "defaultRequest", "maxLimitRequestRatio"] {
             default_resource_list(obj_mut(item, k));
         }
         if item.get("type").and_then(Value::as_str) != Some("Container") {
             continue;
         }
-        let max = item
-            .get("max")
-            .and_then(Value::as_object)
-            .cloned()
-            .unwrap_or_default();
-        let min = item
-            .get("min")
-            .and_then(Value::as_object)
-            .cloned()
-            .unwrap_or_default();
+        let max = item.get("max").and_then(Value::as_object).cloned().unwrap_or_default();
+        let min = item.get("min").and_then(Value::as_object).cloned().unwrap_or_default();
         if let Some(d) = ensure_obj(item, "default") {
             for (k, v) in &max {
                 d.entry(k.clone()).or_insert_with(|| v.clone());
             }
         }
-        let defaults = item
-            .get("default")
-            .and_then(Value::as_object)
-            .cloned()
-            .unwrap_or_default();
+        let defaults = item.get("default").and_then(Value::as_object).cloned().unwrap_or_default();
         if let Some(dr) = ensure_obj(item, "defaultRequest") {
             for (k, v) in defaults.iter().chain(min.iter()) {
                 dr.entry(k.clone()).or_insert_with(|| v.clone());

@@ -80,18 +80,14 @@ pub(crate) fn set_default_str(m: &mut Map<String, Value>, k: &str, v: &str) {
 
 /// Sets an integer field when it is missing, null or 0 (upstream defaults zero-valued ints).
 pub(crate) fn set_default_nonzero(m: &mut Map<String, Value>, k: &str, v: i64) {
-    let zero =
-        matches!(m.get(k), None | Some(Value::Null)) || m.get(k).and_then(Value::as_i64) == Some(0);
+    let zero = matches!(m.get(k), None | Some(Value::Null)) || m.get(k).and_then(Value::as_i64) == Some(0);
     if zero {
         m.insert(k.to_string(), Value::from(v));
     }
 }
 
 /// The object at `m[k]`, created (replacing a null) when missing; `None` if it holds another type.
-pub(crate) fn ensure_obj<'a>(
-    m: &'a mut Map<String, Value>,
-    k: &str,
-) -> Option<&'a mut Map<String, Value>> {
+pub(crate) fn ensure_obj<'a>(m: &'a mut Map<String, Value>, k: &str) -> Option<&'a mut Map<String, Value>> {
     if absent(m, k) {
         m.insert(k.to_string(), Value::Object(Map::new()));
     }
@@ -99,10 +95,7 @@ pub(crate) fn ensure_obj<'a>(
 }
 
 /// The object at `m[k]` when present.
-pub(crate) fn obj_mut<'a>(
-    m: &'a mut Map<String, Value>,
-    k: &str,
-) -> Option<&'a mut Map<String, Value>> {
+pub(crate) fn obj_mut<'a>(m: &'a mut Map<String, Value>, k: &str) -> Option<&'a mut Map<String, Value>> {
     m.get_mut(k).and_then(Value::as_object_mut)
 }
 
@@ -111,11 +104,7 @@ pub(crate) fn each_obj_mut<'a>(
     m: &'a mut Map<String, Value>,
     k: &str,
 ) -> impl Iterator<Item = &'a mut Map<String, Value>> {
-    m.get_mut(k)
-        .and_then(Value::as_array_mut)
-        .into_iter()
-        .flat_map(|a| a.iter_mut())
-        .filter_map(Value::as_object_mut)
+    m.get_mut(k).and_then(Value::as_array_mut).into_iter().flat_map(|a| a.iter_mut()).filter_map(Value::as_object_mut)
 }
 
 /// `SetDefaults_ResourceList`: quantities are rounded up to milli precision and written in canonical form.

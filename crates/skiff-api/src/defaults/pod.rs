@@ -3,8 +3,7 @@
 //! and the pod admission plugins' effects (ServiceAccount name, Priority, DefaultTolerationSeconds).
 
 use super::{
-    default_resource_list, each_obj_mut, ensure_obj, obj_mut, set_default, set_default_nonzero,
-    set_default_str,
+    default_resource_list, each_obj_mut, ensure_obj, obj_mut, set_default, set_default_nonzero, set_default_str,
 };
 use crate::validation::quantity::quantity_from_json;
 use serde_json::{json, Map, Value};
@@ -26,10 +25,7 @@ fn image_tag(image: &str) -> String {
             // The first component is a registry host when it has a dot, colon or is localhost.
             let components: Vec<&str> = head.split('/').collect();
             let skip = usize::from(
-                components
-                    .first()
-                    .map(|c| c.contains('.') || c.contains(':') || *c == "localhost")
-                    .unwrap_or(false),
+                components.first().map(|c| c.contains('.') || c.contains(':') || *c == "localhost").unwrap_or(false),
             );
             let mut p: Vec<&str> = components[skip..].to_vec();
             p.push(repo_last);
@@ -39,9 +35,7 @@ fn image_tag(image: &str) -> String {
     };
     let valid = !image.is_empty()
         && !path.is_empty()
-        && path
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-/".contains(c));
+        && path.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-/".contains(c));
     if !valid {
         return String::new();
     }
@@ -81,11 +75,7 @@ fn default_field_ref(fr: Option<&mut Map<String, Value>>) {
 fn default_container(c: &mut Map<String, Value>) {
     if super::absent_or_empty(c, "imagePullPolicy") {
         let image = c.get("image").and_then(Value::as_str).unwrap_or("");
-        let policy = if image_tag(image) == "latest" {
-            "Always"
-        } else {
-            "IfNotPresent"
-        };
+        let policy = if image_tag(image) == "latest" { "Always" } else { "IfNotPresent" };
         c.insert("imagePullPolicy".into(), Value::from(policy));
     }
     set_default_str(c, "terminationMessagePath", "/dev/termination-log");
@@ -179,11 +169,7 @@ fn default_volume(v: &mut Map<String, Value>) {
     if let Some(img) = obj_mut(v, "image") {
         if super::absent_or_empty(img, "pullPolicy") {
             let r = img.get("reference").and_then(Value::as_str).unwrap_or("");
-            let p = if image_tag(r) == "latest" {
-                "Always"
-            } else {
-                "IfNotPresent"
-            };
+            let p = if image_tag(r) == "latest" { "Always" } else { "IfNotPresent" };
             img.insert("pullPolicy".into(), Value::from(p));
         }
     }
@@ -207,20 +193,12 @@ pub(crate) fn default_pod_spec(spec: &mut Map<String, Value>) {
     default_resource_list(obj_mut(spec, "overhead"));
     // v1 conversion: the deprecated `serviceAccount` mirrors `serviceAccountName`.
     if super::absent_or_empty(spec, "serviceAccountName") {
-        if let Some(sa) = spec
-            .get("serviceAccount")
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-        {
+        if let Some(sa) = spec.get("serviceAccount").and_then(Value::as_str).filter(|s| !s.is_empty()) {
             let sa = sa.to_string();
             spec.insert("serviceAccountName".into(), Value::from(sa));
         }
     }
-    if let Some(sa) = spec
-        .get("serviceAccountName")
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
-    {
+    if let Some(sa) = spec.get("serviceAccountName").and_then(Value::as_str).filter(|s| !s.is_empty()) {
         let sa = sa.to_string();
         spec.insert("serviceAccount".into(), Value::from(sa));
     }
@@ -337,11 +315,7 @@ pub(crate) fn default_pod(pod: &mut Value) {
         spec.insert("serviceAccount".into(), Value::from("default"));
     }
     // Priority admission (no cluster default class): built-in classes resolve, others stay unset.
-    let priority = match spec
-        .get("priorityClassName")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-    {
+    let priority = match spec.get("priorityClassName").and_then(Value::as_str).unwrap_or("") {
         "" => Some(0),
         "system-node-critical" => Some(2_000_001_000),
         "system-cluster-critical" => Some(2_000_000_000),
@@ -349,23 +323,12 @@ pub(crate) fn default_pod(pod: &mut Value) {
     };
     if let Some(pr) = priority {
         set_default(spec, "priority", Value::from(pr));
-        set_default(
-            spec,
-            "preemptionPolicy",
-            Value::from("PreemptLowerPriority"),
-        );
+        set_default(spec, "preemptionPolicy", Value::from("PreemptLowerPriority"));
     }
     // DefaultTolerationSeconds admission.
-    let tols = spec
-        .get("tolerations")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+    let tols = spec.get("tolerations").and_then(Value::as_array).cloned().unwrap_or_default();
     let mut added = Vec::new();
-    for key in [
-        "node.kubernetes.io/not-ready",
-        "node.kubernetes.io/unreachable",
-    ] {
+    for key in ["node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"] {
         if !tolerates(&tols, key) {
             added.push(json!({"effect": "NoExecute", "key": key, "operator": "Exists", "tolerationSeconds": 300}));
         }
@@ -392,20 +355,13 @@ pub fn add_service_account_token_volume(pod: &mut Value, suffix: &str) {
     let Some(spec) = pod.get_mut("spec").and_then(Value::as_object_mut) else {
         return;
     };
-    if spec
-        .get("automountServiceAccountToken")
-        .and_then(Value::as_bool)
-        == Some(false)
-    {
+    if spec.get("automountServiceAccountToken").and_then(Value::as_bool) == Some(false) {
         return;
     }
     let already = |c: &Value| {
         c.get("volumeMounts")
             .and_then(Value::as_array)
-            .map(|ms| {
-                ms.iter()
-                    .any(|m| m.get("mountPath").and_then(Value::as_str) == Some(MOUNT_PATH))
-            })
+            .map(|ms| ms.iter().any(|m| m.get("mountPath").and_then(Value::as_str) == Some(MOUNT_PATH)))
             .unwrap_or(false)
     };
     let has_token_volume = spec
@@ -413,10 +369,7 @@ pub fn add_service_account_token_volume(pod: &mut Value, suffix: &str) {
         .and_then(Value::as_array)
         .map(|vs| {
             vs.iter().any(|v| {
-                v.get("name")
-                    .and_then(Value::as_str)
-                    .map(|n| n.starts_with("kube-api-access-"))
-                    .unwrap_or(false)
+                v.get("name").and_then(Value::as_str).map(|n| n.starts_with("kube-api-access-")).unwrap_or(false)
             })
         })
         .unwrap_or(false);
@@ -443,9 +396,7 @@ pub fn add_service_account_token_volume(pod: &mut Value, suffix: &str) {
                     continue;
                 }
                 if let Some(co) = c.as_object_mut() {
-                    let mounts = co
-                        .entry("volumeMounts")
-                        .or_insert_with(|| Value::Array(Vec::new()));
+                    let mounts = co.entry("volumeMounts").or_insert_with(|| Value::Array(Vec::new()));
                     if let Some(ms) = mounts.as_array_mut() {
                         ms.push(json!({"mountPath": MOUNT_PATH, "name": name, "readOnly": true}));
                         mounted = true;
@@ -455,9 +406,7 @@ pub fn add_service_account_token_volume(pod: &mut Value, suffix: &str) {
         }
     }
     if mounted {
-        let vols = spec
-            .entry("volumes")
-            .or_insert_with(|| Value::Array(Vec::new()));
+        let vols = spec.entry("volumes").or_insert_with(|| Value::Array(Vec::new()));
         if let Some(vs) = vols.as_array_mut() {
             vs.push(volume);
         }

@@ -39,10 +39,7 @@ fn nginx_pod_gets_upstream_defaults() {
             {"effect": "NoExecute", "key": "node.kubernetes.io/unreachable", "operator": "Exists", "tolerationSeconds": 300}
         ])
     );
-    assert_eq!(
-        p["status"],
-        json!({"phase": "Pending", "qosClass": "BestEffort"})
-    );
+    assert_eq!(p["status"], json!({"phase": "Pending", "qosClass": "BestEffort"}));
 }
 
 #[test]
@@ -58,10 +55,7 @@ fn latest_or_untagged_images_pull_always() {
             "Pod",
             json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": image}]}}),
         );
-        assert_eq!(
-            p["spec"]["containers"][0]["imagePullPolicy"], policy,
-            "{image}"
-        );
+        assert_eq!(p["spec"]["containers"][0]["imagePullPolicy"], policy, "{image}");
     }
 }
 
@@ -125,10 +119,7 @@ fn deployment_defaults() {
     assert_eq!(s["progressDeadlineSeconds"], 600);
     let ps = &s["template"]["spec"];
     assert_eq!(ps["restartPolicy"], "Always");
-    assert!(
-        ps.get("enableServiceLinks").is_none(),
-        "pod-only defaults stay off templates"
-    );
+    assert!(ps.get("enableServiceLinks").is_none(), "pod-only defaults stay off templates");
     assert!(ps.get("tolerations").is_none());
 }
 
@@ -140,19 +131,12 @@ fn stateful_set_and_daemon_set_defaults() {
         json!({"metadata": {"name": "s"}, "spec": {"template": {"spec": {"containers": []}}}}),
     );
     assert_eq!(s["spec"]["podManagementPolicy"], "OrderedReady");
-    assert_eq!(
-        s["spec"]["updateStrategy"],
-        json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 0}})
-    );
+    assert_eq!(s["spec"]["updateStrategy"], json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 0}}));
     assert_eq!(
         s["spec"]["persistentVolumeClaimRetentionPolicy"],
         json!({"whenDeleted": "Retain", "whenScaled": "Retain"})
     );
-    let d = applied(
-        "apps",
-        "DaemonSet",
-        json!({"metadata": {"name": "d"}, "spec": {}}),
-    );
+    let d = applied("apps", "DaemonSet", json!({"metadata": {"name": "d"}, "spec": {}}));
     assert_eq!(
         d["spec"]["updateStrategy"],
         json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0}})
@@ -173,10 +157,7 @@ fn job_gets_generated_selector_and_labels() {
     assert_eq!(s["completionMode"], "NonIndexed");
     assert_eq!(s["suspend"], false);
     assert_eq!(s["podReplacementPolicy"], "TerminatingOrFailed");
-    assert_eq!(
-        s["selector"],
-        json!({"matchLabels": {"batch.kubernetes.io/controller-uid": "u-1"}})
-    );
+    assert_eq!(s["selector"], json!({"matchLabels": {"batch.kubernetes.io/controller-uid": "u-1"}}));
     let labels = json!({"job-name": "pi", "batch.kubernetes.io/job-name": "pi", "controller-uid": "u-1", "batch.kubernetes.io/controller-uid": "u-1"});
     assert_eq!(s["template"]["metadata"]["labels"], labels);
     assert_eq!(j["metadata"]["labels"], labels);
@@ -184,18 +165,11 @@ fn job_gets_generated_selector_and_labels() {
 
 #[test]
 fn service_defaults() {
-    let s = applied(
-        "",
-        "Service",
-        json!({"metadata": {"name": "s"}, "spec": {"ports": [{"port": 80}]}}),
-    );
+    let s = applied("", "Service", json!({"metadata": {"name": "s"}, "spec": {"ports": [{"port": 80}]}}));
     let spec = &s["spec"];
     assert_eq!(spec["type"], "ClusterIP");
     assert_eq!(spec["sessionAffinity"], "None");
-    assert_eq!(
-        spec["ports"][0],
-        json!({"port": 80, "protocol": "TCP", "targetPort": 80})
-    );
+    assert_eq!(spec["ports"][0], json!({"port": 80, "protocol": "TCP", "targetPort": 80}));
     assert_eq!(spec["internalTrafficPolicy"], "Cluster");
     assert_eq!(spec["ipFamilyPolicy"], "SingleStack");
     assert_eq!(spec["ipFamilies"], json!(["IPv4"]));
@@ -217,30 +191,21 @@ fn secret_string_data_merges_into_data() {
     );
     assert_eq!(s["type"], "Opaque");
     assert!(s.get("stringData").is_none());
-    assert_eq!(
-        s["data"],
-        json!({"a": "eA==", "b": "eg==", "url": "cG9zdGdyZXM6Ly94"})
-    );
+    assert_eq!(s["data"], json!({"a": "eA==", "b": "eg==", "url": "cG9zdGdyZXM6Ly94"}));
 }
 
 #[test]
 fn namespace_defaults() {
     let n = applied("", "Namespace", json!({"metadata": {"name": "dev"}}));
-    assert_eq!(
-        n["metadata"]["labels"]["kubernetes.io/metadata.name"],
-        "dev"
-    );
+    assert_eq!(n["metadata"]["labels"]["kubernetes.io/metadata.name"], "dev");
     assert_eq!(n["spec"]["finalizers"], json!(["kubernetes"]));
     assert_eq!(n["status"]["phase"], "Active");
 }
 
 #[test]
 fn service_account_token_volume_is_mounted() {
-    let mut p = applied(
-        "",
-        "Pod",
-        json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "x"}]}}),
-    );
+    let mut p =
+        applied("", "Pod", json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "x"}]}}));
     add_service_account_token_volume(&mut p, "abcde");
     assert_eq!(p["spec"]["volumes"][0]["name"], "kube-api-access-abcde");
     assert_eq!(

@@ -103,22 +103,12 @@ pub(crate) fn default_replication_controller(obj: &mut Value) {
         .cloned();
     if let Some(labels @ Value::Object(_)) = labels {
         if let Some(spec) = ensure_obj(o, "spec") {
-            if spec
-                .get("selector")
-                .and_then(Value::as_object)
-                .map(|m| m.is_empty())
-                .unwrap_or(true)
-            {
+            if spec.get("selector").and_then(Value::as_object).map(|m| m.is_empty()).unwrap_or(true) {
                 spec.insert("selector".into(), labels.clone());
             }
         }
         if let Some(md) = ensure_obj(o, "metadata") {
-            if md
-                .get("labels")
-                .and_then(Value::as_object)
-                .map(|m| m.is_empty())
-                .unwrap_or(true)
-            {
+            if md.get("labels").and_then(Value::as_object).map(|m| m.is_empty()).unwrap_or(true) {
                 md.insert("labels".into(), labels);
             }
         }
@@ -137,11 +127,7 @@ fn default_job_spec_fields(spec: &mut Map<String, Value>) {
     }
     set_default(spec, "parallelism", Value::from(1));
     if super::absent(spec, "backoffLimit") {
-        let v = if super::absent(spec, "backoffLimitPerIndex") {
-            6
-        } else {
-            i32::MAX as i64
-        };
+        let v = if super::absent(spec, "backoffLimitPerIndex") { 6 } else { i32::MAX as i64 };
         spec.insert("backoffLimit".into(), Value::from(v));
     }
     set_default(spec, "completionMode", Value::from("NonIndexed"));
@@ -154,11 +140,7 @@ fn default_job_spec_fields(spec: &mut Map<String, Value>) {
         }
     }
     if super::absent(spec, "podReplacementPolicy") {
-        let v = if super::absent(spec, "podFailurePolicy") {
-            "TerminatingOrFailed"
-        } else {
-            "Failed"
-        };
+        let v = if super::absent(spec, "podFailurePolicy") { "TerminatingOrFailed" } else { "Failed" };
         spec.insert("podReplacementPolicy".into(), Value::from(v));
     }
 }
@@ -167,18 +149,8 @@ fn default_job_spec_fields(spec: &mut Map<String, Value>) {
 /// `manualSelector` is not true and the uid is known), then metadata labels from the template.
 pub(crate) fn default_job(obj: &mut Value) {
     let Some(o) = obj.as_object_mut() else { return };
-    let name = o
-        .get("metadata")
-        .and_then(|m| m.get("name"))
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
-    let uid = o
-        .get("metadata")
-        .and_then(|m| m.get("uid"))
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
+    let name = o.get("metadata").and_then(|m| m.get("name")).and_then(Value::as_str).unwrap_or("").to_string();
+    let uid = o.get("metadata").and_then(|m| m.get("uid")).and_then(Value::as_str).unwrap_or("").to_string();
     let Some(spec) = ensure_obj(o, "spec") else {
         return;
     };
@@ -205,25 +177,13 @@ pub(crate) fn default_job(obj: &mut Value) {
         }
         if let Some(ml) = ensure_obj(spec, "selector").and_then(|s| ensure_obj(s, "matchLabels")) {
             if !ml.contains_key("batch.kubernetes.io/controller-uid") {
-                ml.insert(
-                    "batch.kubernetes.io/controller-uid".into(),
-                    Value::from(uid.as_str()),
-                );
+                ml.insert("batch.kubernetes.io/controller-uid".into(), Value::from(uid.as_str()));
             }
         }
     }
-    let tpl_labels = spec
-        .get("template")
-        .and_then(|t| t.get("metadata"))
-        .and_then(|m| m.get("labels"))
-        .cloned();
+    let tpl_labels = spec.get("template").and_then(|t| t.get("metadata")).and_then(|m| m.get("labels")).cloned();
     if let (Some(l @ Value::Object(_)), Some(md)) = (tpl_labels, ensure_obj(o, "metadata")) {
-        if md
-            .get("labels")
-            .and_then(Value::as_object)
-            .map(|m| m.is_empty())
-            .unwrap_or(true)
-        {
+        if md.get("labels").and_then(Value::as_object).map(|m| m.is_empty()).unwrap_or(true) {
             md.insert("labels".into(), l);
         }
     }

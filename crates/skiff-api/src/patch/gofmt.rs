@@ -95,10 +95,7 @@ mod tests {
 
     #[test]
     fn maps_print_sorted_like_go() {
-        assert_eq!(
-            v(&json!({"b": [1, "x", null], "a": {"c": true}})),
-            "map[a:map[c:true] b:[1 x <nil>]]"
-        );
+        assert_eq!(v(&json!({"b": [1, "x", null], "a": {"c": true}})), "map[a:map[c:true] b:[1 x <nil>]]");
     }
 
     #[test]

@@ -70,9 +70,7 @@ pub enum PatchError {
     #[error("The allowed maximum operations in a JSON patch is {max}, got {got}")]
     TooManyOperations { max: usize, got: usize },
     /// 415 UnsupportedMediaType: strategic merge patch of a kind without a built-in schema (custom resources).
-    #[error(
-        "the body of the request was in an unknown format - accepted media types include: {0}"
-    )]
+    #[error("the body of the request was in an unknown format - accepted media types include: {0}")]
     UnsupportedMediaType(String),
     /// 500: upstream returns a plain Go error, which becomes a Status with code 500, empty reason and this
     /// text as message (e.g. a missing merge key, `unknown patch type`, `$setElementOrder` order mismatch).
@@ -105,9 +103,7 @@ impl PatchError {
     /// `Status.message` exactly as upstream sends it.
     pub fn status_message(&self) -> String {
         match self {
-            PatchError::Unprocessable(_) => {
-                "the server rejected our request due to an error in our request".into()
-            }
+            PatchError::Unprocessable(_) => "the server rejected our request due to an error in our request".into(),
             PatchError::TooManyOperations { .. } => format!("Request entity too large: {self}"),
             other => other.to_string(),
         }
@@ -128,9 +124,7 @@ pub fn apply(
         PatchType::Merge => apply_merge_patch(original, patch),
         PatchType::StrategicMerge => match index().kind(group, version, kind) {
             Some(def) => strategic::apply(original, patch, def),
-            None => Err(PatchError::UnsupportedMediaType(
-                CUSTOM_RESOURCE_PATCH_TYPES.into(),
-            )),
+            None => Err(PatchError::UnsupportedMediaType(CUSTOM_RESOURCE_PATCH_TYPES.into())),
         },
     }
 }
@@ -161,18 +155,14 @@ fn apply_json_patch(original: &Value, patch: &[u8]) -> Result<Value, PatchError>
         }
     }
     if ops.len() > MAX_JSON_PATCH_OPERATIONS {
-        return Err(PatchError::TooManyOperations {
-            max: MAX_JSON_PATCH_OPERATIONS,
-            got: ops.len(),
-        });
+        return Err(PatchError::TooManyOperations { max: MAX_JSON_PATCH_OPERATIONS, got: ops.len() });
     }
     let mut out = original.clone();
     for op in ops {
         // Upstream only looks at an operation when applying it, so a malformed one fails like a failed op.
         let op: json_patch::PatchOperation =
             serde_json::from_value(op).map_err(|e| PatchError::Unprocessable(e.to_string()))?;
-        json_patch::patch(&mut out, std::slice::from_ref(&op))
-            .map_err(|e| PatchError::Unprocessable(e.to_string()))?;
+        json_patch::patch(&mut out, std::slice::from_ref(&op)).map_err(|e| PatchError::Unprocessable(e.to_string()))?;
     }
     Ok(out)
 }
@@ -207,10 +197,7 @@ pub fn patch_body_strict_errors(patch_type: PatchType, patch: &[u8]) -> Vec<Stri
         if let Value::Array(ops) = &value {
             for (i, op) in ops.iter().enumerate() {
                 let Value::Object(m) = op else { continue };
-                for k in m
-                    .keys()
-                    .filter(|k| !matches!(k.as_str(), "op" | "path" | "from" | "value"))
-                {
+                for k in m.keys().filter(|k| !matches!(k.as_str(), "op" | "path" | "from" | "value")) {
                     errors.push(StrictError::Unknown(format!("[{i}].{k}")));
                 }
             }
@@ -221,11 +208,7 @@ pub fn patch_body_strict_errors(patch_type: PatchType, patch: &[u8]) -> Vec<Stri
 
 /// Warning texts / error parts for body violations (`json patch ` prefix for JSON patch ops).
 pub fn patch_body_strict_texts(patch_type: PatchType, errors: &[StrictError]) -> Vec<String> {
-    let prefix = if patch_type == PatchType::Json {
-        "json patch "
-    } else {
-        ""
-    };
+    let prefix = if patch_type == PatchType::Json { "json patch " } else { "" };
     errors.iter().map(|e| format!("{prefix}{e}")).collect()
 }
 
@@ -234,12 +217,7 @@ pub fn patch_body_strict_texts(patch_type: PatchType, errors: &[StrictError]) ->
 /// `patch`, details have empty group/kind/name. `texts` are body violations
 /// ([`patch_body_strict_texts`]) followed by the patched object's (`unknown field "spec.x"`).
 /// The invalid value is the patch as Go prints a map (strategic) or the patched JSON (JSON/merge patch).
-pub fn strict_patch_error(
-    patch_type: PatchType,
-    patch: &[u8],
-    patched: &Value,
-    texts: &[String],
-) -> (String, String) {
+pub fn strict_patch_error(patch_type: PatchType, patch: &[u8], patched: &Value, texts: &[String]) -> (String, String) {
     let value = match patch_type {
         PatchType::StrategicMerge => match serde_json::from_slice::<Value>(patch) {
             Ok(v @ Value::Object(_)) => gofmt::v(&v),
@@ -249,10 +227,7 @@ pub fn strict_patch_error(
     };
     let mut detail = String::from("strict decoding error: ");
     detail.push_str(&texts.join(", "));
-    let body = format!(
-        "Invalid value: {}: {detail}",
-        crate::schema::go_quote(&value)
-    );
+    let body = format!("Invalid value: {}: {detail}", crate::schema::go_quote(&value));
     (format!(" \"\" is invalid: patch: {body}"), body)
 }
 
@@ -263,11 +238,7 @@ fn go_json(v: &Value) -> String {
             Value::Object(m) => {
                 let mut keys: Vec<&String> = m.keys().collect();
                 keys.sort();
-                Value::Object(
-                    keys.into_iter()
-                        .filter_map(|k| Some((k.clone(), sorted(m.get(k)?))))
-                        .collect(),
-                )
+                Value::Object(keys.into_iter().filter_map(|k| Some((k.clone(), sorted(m.get(k)?)))).collect())
             }
             Value::Array(items) => Value::Array(items.iter().map(sorted).collect()),
             other => other.clone(),

@@ -45,8 +45,7 @@ fn order_key<'a>(v: &'a Value, merge_key: &str, is_map: bool) -> &'a Value {
 
 fn index_of(list: &[Value], v: &Value, merge_key: &str, is_map: bool) -> Option<usize> {
     let key = order_key(v, merge_key, is_map);
-    list.iter()
-        .position(|item| order_key(item, merge_key, is_map) == key)
+    list.iter().position(|item| order_key(item, merge_key, is_map) == key)
 }
 
 /// Sort the patch items by `patch_order` and the server-only items by `server_order`, then interleave them
@@ -61,13 +60,7 @@ pub(super) fn normalize_element_order(
 ) -> Result<Vec<Value>, PatchError> {
     let patch_items = normalize_slice_order(patch_items, patch_order, merge_key, is_map)?;
     let server_only = normalize_slice_order(server_only, server_order, merge_key, is_map)?;
-    Ok(merge_sorted_slice(
-        server_only,
-        patch_items,
-        server_order,
-        merge_key,
-        is_map,
-    ))
+    Ok(merge_sorted_slice(server_only, patch_items, server_order, merge_key, is_map))
 }
 
 fn normalize_slice_order(
@@ -120,10 +113,7 @@ fn merge_sorted_slice(
             (Some(_), None) => true,
             (None, Some(_)) => false,
             (Some(l), Some(r)) => {
-                match (
-                    index_of(server_order, l, merge_key, is_map),
-                    index_of(server_order, r, merge_key, is_map),
-                ) {
+                match (index_of(server_order, l, merge_key, is_map), index_of(server_order, r, merge_key, is_map)) {
                     (Some(li), Some(ri)) => li < ri,
                     _ => false,
                 }
@@ -142,11 +132,7 @@ pub(super) fn merge_set_element_order(
     patch: &mut JsonMap,
     schema: Schema,
 ) -> Result<(), PatchError> {
-    let keys: Vec<String> = patch
-        .keys()
-        .filter(|k| k.starts_with(SET_ELEMENT_ORDER_PREFIX))
-        .cloned()
-        .collect();
+    let keys: Vec<String> = patch.keys().filter(|k| k.starts_with(SET_ELEMENT_ORDER_PREFIX)).cloned().collect();
     for key in keys {
         let Some(order_v) = patch.shift_remove(&key) else {
             continue;
@@ -166,11 +152,7 @@ pub(super) fn merge_set_element_order(
             None => None,
         };
         let (sub, meta) = schema.for_slice(&list_key);
-        validate_patch_with_set_order_list(
-            patch_list.as_deref().unwrap_or(&[]),
-            &order,
-            meta.merge_key,
-        )?;
+        validate_patch_with_set_order_list(patch_list.as_deref().unwrap_or(&[]), &order, meta.merge_key)?;
 
         let merged = match (&original_list, &patch_list) {
             (Some(o), None) => o.clone(),
@@ -183,11 +165,7 @@ pub(super) fn merge_set_element_order(
         };
         let patch_list = patch_list.unwrap_or_default();
         let original_list = match original_list {
-            Some(o)
-                if meta.strategy == Strategy::Merge
-                    && !meta.merge_key.is_empty()
-                    && !patch_list.is_empty() =>
-            {
+            Some(o) if meta.strategy == Strategy::Merge && !meta.merge_key.is_empty() && !patch_list.is_empty() => {
                 aliased_original(o, &patch_list, meta.merge_key)
             }
             Some(o) => o,
@@ -195,14 +173,7 @@ pub(super) fn merge_set_element_order(
         };
         let (patch_items, server_only) = partition(merged, &order, meta.merge_key)?;
         let is_map = slice_element_kind(&original_list, &patch_list)? == KIND_OBJECT;
-        let both = normalize_element_order(
-            patch_items,
-            server_only,
-            &order,
-            &original_list,
-            meta.merge_key,
-            is_map,
-        )?;
+        let both = normalize_element_order(patch_items, server_only, &order, &original_list, meta.merge_key, is_map)?;
         original.insert(list_key.clone(), Value::Array(both));
         patch.shift_remove(&list_key);
     }
@@ -217,9 +188,7 @@ fn aliased_original(mut backing: Vec<Value>, patch: &[Value], merge_key: &str) -
     let n = backing.len();
     let mut len = n;
     let position = |backing: &[Value], len: usize, value: &Value| {
-        backing[..len]
-            .iter()
-            .position(|item| item.get(merge_key) == Some(value))
+        backing[..len].iter().position(|item| item.get(merge_key) == Some(value))
     };
     for item in patch {
         match item.get(DIRECTIVE_MARKER).and_then(Value::as_str) {
@@ -241,10 +210,7 @@ fn aliased_original(mut backing: Vec<Value>, patch: &[Value], merge_key: &str) -
     }
     // Appends past the original length land outside upstream's view; track their keys for lookups only.
     let mut appended: Vec<&Value> = Vec::new();
-    for item in patch
-        .iter()
-        .filter(|item| item.get(DIRECTIVE_MARKER).is_none())
-    {
+    for item in patch.iter().filter(|item| item.get(DIRECTIVE_MARKER).is_none()) {
         let Some(value) = item.get(merge_key) else {
             continue;
         };

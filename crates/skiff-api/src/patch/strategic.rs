@@ -39,13 +39,8 @@ const ERR_BAD_RETAIN_KEYS: &str = "invalid patch format of retainKeys";
 const ERR_BAD_SET_ELEMENT_ORDER: &str = "invalid patch format of setElementOrder list";
 
 /// Apply a strategic merge patch body to `original` (an object of the kind `def` describes).
-pub(crate) fn apply(
-    original: &Value,
-    patch: &[u8],
-    def: TypeRef<'static>,
-) -> Result<Value, PatchError> {
-    let patch: Value =
-        serde_json::from_slice(patch).map_err(|e| PatchError::BadRequest(e.to_string()))?;
+pub(crate) fn apply(original: &Value, patch: &[u8], def: TypeRef<'static>) -> Result<Value, PatchError> {
+    let patch: Value = serde_json::from_slice(patch).map_err(|e| PatchError::BadRequest(e.to_string()))?;
     let patch = match patch {
         Value::Object(m) => m,
         // `json.Unmarshal("null", &map)` leaves the map empty without error.
@@ -58,9 +53,7 @@ pub(crate) fn apply(
         }
     };
     let Value::Object(original) = original.clone() else {
-        return Err(PatchError::Internal(
-            "the object to patch is not a JSON object".into(),
-        ));
+        return Err(PatchError::Internal("the object to patch is not a JSON object".into()));
     };
     merge_map(original, patch, Schema::Struct(def)).map(Value::Object)
 }
@@ -128,19 +121,10 @@ impl Schema {
     /// For field `key`: the schema of a map value there, of a list element there, and its patch metadata
     /// (upstream `LookupPatchMetadataForStruct` / `LookupPatchMetadataForSlice`).
     fn lookup(self, key: &str) -> (Schema, Schema, Meta) {
-        let none = Meta {
-            strategy: Strategy::Default,
-            merge_key: "",
-        };
+        let none = Meta { strategy: Strategy::Default, merge_key: "" };
         let (ty, meta) = match self {
             Schema::Struct(def) => match def.field(key) {
-                Some(f) => (
-                    Some(f.ty),
-                    Meta {
-                        strategy: Strategy::from_bits(f.strategy),
-                        merge_key: f.merge_key,
-                    },
-                ),
+                Some(f) => (Some(f.ty), Meta { strategy: Strategy::from_bits(f.strategy), merge_key: f.merge_key }),
                 None => (None, none),
             },
             Schema::MapOf(t) => (Some(t), none),
@@ -183,17 +167,11 @@ fn internal(msg: impl Into<String>) -> PatchError {
 }
 
 fn err_no_merge_key(m: &JsonMap, key: &str) -> PatchError {
-    internal(format!(
-        "map: {} does not contain declared merge key: {key}",
-        gofmt::v(&Value::Object(m.clone()))
-    ))
+    internal(format!("map: {} does not contain declared merge key: {key}", gofmt::v(&Value::Object(m.clone()))))
 }
 
 fn err_bad_arg_type(expected: &str, actual: &Value) -> PatchError {
-    internal(format!(
-        "expected a {expected}, but received a {}",
-        gofmt::type_name(actual)
-    ))
+    internal(format!("expected a {expected}, but received a {}", gofmt::type_name(actual)))
 }
 
 /// `%s` of an `interface{}` (strings print bare, other types as `%!s(T=v)`).
@@ -222,11 +200,7 @@ const KIND_ARRAY: u8 = 5;
 const KIND_OBJECT: u8 = 6;
 
 /// `mergeMap` with `MergeParallelList` and `IgnoreUnmatchedNulls` (how the API server applies patches).
-pub(crate) fn merge_map(
-    mut original: JsonMap,
-    mut patch: JsonMap,
-    schema: Schema,
-) -> Result<JsonMap, PatchError> {
+pub(crate) fn merge_map(mut original: JsonMap, mut patch: JsonMap, schema: Schema) -> Result<JsonMap, PatchError> {
     if let Some(directive) = patch.get(DIRECTIVE_MARKER).cloned() {
         return directive_in_merge_map(&directive, patch);
     }
@@ -235,10 +209,7 @@ pub(crate) fn merge_map(
 
     for (k, patch_v) in patch {
         let (key, is_delete_list) = if k.starts_with(DELETE_FROM_PRIMITIVE_LIST_PREFIX) {
-            (
-                extract_key(&k, DELETE_FROM_PRIMITIVE_LIST_PREFIX)?.to_string(),
-                true,
-            )
+            (extract_key(&k, DELETE_FROM_PRIMITIVE_LIST_PREFIX)?.to_string(), true)
         } else {
             (k, false)
         };
@@ -274,13 +245,7 @@ pub(crate) fn merge_map(
                 }
                 (Value::Array(o), Value::Array(p)) => {
                     let (sub, meta) = schema.for_slice(&key);
-                    Some(Value::Array(merge_slice_handler(
-                        o,
-                        p,
-                        sub,
-                        meta,
-                        is_delete_list,
-                    )?))
+                    Some(Value::Array(merge_slice_handler(o, p, sub, meta, is_delete_list)?))
                 }
                 (_, p) => remove_directives(p),
             },
@@ -346,10 +311,7 @@ fn merge_slice(
     let (server_order, patch_order, merged);
     if !is_map {
         if is_delete_list {
-            return Ok(original
-                .into_iter()
-                .filter(|v| !patch.contains(v))
-                .collect());
+            return Ok(original.into_iter().filter(|v| !patch.contains(v)).collect());
         }
         server_order = original.clone();
         patch_order = patch.clone();
@@ -358,10 +320,7 @@ fn merge_slice(
         merged = deduplicate_scalars(both);
     } else {
         if merge_key.is_empty() {
-            return Err(internal(format!(
-                "cannot merge lists without merge key for {}",
-                schema.name()
-            )));
+            return Err(internal(format!("cannot merge lists without merge key for {}", schema.name())));
         }
         let (o, p) = merge_slice_with_special_elements(original, patch, merge_key)?;
         server_order = o.clone();
@@ -369,14 +328,7 @@ fn merge_slice(
         merged = merge_slice_without_special_elements(o, p, merge_key, schema)?;
     }
     let (patch_items, server_only) = partition(merged, &patch_order, merge_key)?;
-    normalize_element_order(
-        patch_items,
-        server_only,
-        &patch_order,
-        &server_order,
-        merge_key,
-        is_map,
-    )
+    normalize_element_order(patch_items, server_only, &patch_order, &server_order, merge_key, is_map)
 }
 
 /// `sliceElementType`: every element must have the same JSON type, and not be a list.
@@ -387,13 +339,9 @@ fn slice_element_kind(original: &[Value], patch: &[Value]) -> Result<u8, PatchEr
         match prev {
             None if k == KIND_NULL => {
                 // Upstream dereferences a nil reflect.Type here and the request fails.
-                return Err(internal(
-                    "runtime error: invalid memory address or nil pointer dereference",
-                ));
+                return Err(internal("runtime error: invalid memory address or nil pointer dereference"));
             }
-            None if k == KIND_ARRAY => {
-                return Err(PatchError::Unprocessable(ERR_NO_LIST_OF_LISTS.into()))
-            }
+            None if k == KIND_ARRAY => return Err(PatchError::Unprocessable(ERR_NO_LIST_OF_LISTS.into())),
             None => prev = Some(k),
             Some(p) if p != k => {
                 return Err(internal(format!(
@@ -447,18 +395,8 @@ fn merge_slice_with_special_elements(
             },
             // Keep going, to drop any other `$patch` elements.
             Some(REPLACE_DIRECTIVE) => replace = true,
-            Some(MERGE_DIRECTIVE) => {
-                return Err(internal(
-                    "merging lists cannot yet be specified in the patch",
-                ))
-            }
-            _ => {
-                return Err(internal(format!(
-                    "unknown patch type: {} in map: {}",
-                    go_s(directive),
-                    gofmt::v(&v)
-                )))
-            }
+            Some(MERGE_DIRECTIVE) => return Err(internal("merging lists cannot yet be specified in the patch")),
+            _ => return Err(internal(format!("unknown patch type: {} in map: {}", go_s(directive), gofmt::v(&v)))),
         }
     }
     if replace {
@@ -468,11 +406,7 @@ fn merge_slice_with_special_elements(
     }
 }
 
-fn delete_matching_entries(
-    mut original: Vec<Value>,
-    key: &str,
-    value: &Value,
-) -> Result<Vec<Value>, PatchError> {
+fn delete_matching_entries(mut original: Vec<Value>, key: &str, value: &Value) -> Result<Vec<Value>, PatchError> {
     while let Some(i) = find_map_by_key(&original, key, value)? {
         original.remove(i);
     }
@@ -528,10 +462,7 @@ fn apply_retain_keys(original: &mut JsonMap, patch: &mut JsonMap) -> Result<(), 
     };
     let retained = |k: &str| list.iter().any(|v| v.as_str() == Some(k));
     for (k, v) in patch.iter() {
-        if v.is_null()
-            || k.starts_with(DELETE_FROM_PRIMITIVE_LIST_PREFIX)
-            || k.starts_with(SET_ELEMENT_ORDER_PREFIX)
-        {
+        if v.is_null() || k.starts_with(DELETE_FROM_PRIMITIVE_LIST_PREFIX) || k.starts_with(SET_ELEMENT_ORDER_PREFIX) {
             continue;
         }
         if !retained(k) {
@@ -546,9 +477,7 @@ fn apply_retain_keys(original: &mut JsonMap, patch: &mut JsonMap) -> Result<(), 
 fn extract_key<'a>(s: &'a str, prefix: &str) -> Result<&'a str, PatchError> {
     match s.split_once('/') {
         Some((p, key)) if p == prefix => Ok(key),
-        _ if prefix == DELETE_FROM_PRIMITIVE_LIST_PREFIX => {
-            Err(PatchError::BadRequest(ERR_BAD_PRIMITIVE_LIST.into()))
-        }
+        _ if prefix == DELETE_FROM_PRIMITIVE_LIST_PREFIX => Err(PatchError::BadRequest(ERR_BAD_PRIMITIVE_LIST.into())),
         _ => Err(PatchError::BadRequest(ERR_BAD_SET_ELEMENT_ORDER.into())),
     }
 }
@@ -568,9 +497,7 @@ fn remove_directives(v: Value) -> Option<Value> {
             }
             Some(Value::Object(out))
         }
-        Value::Array(items) => Some(Value::Array(
-            items.into_iter().filter_map(remove_directives).collect(),
-        )),
+        Value::Array(items) => Some(Value::Array(items.into_iter().filter_map(remove_directives).collect())),
         other => Some(other),
     }
 }

@@ -17,38 +17,19 @@ pub(crate) enum TestType {
 impl TestType {
     pub(super) fn lookup(self, key: &str) -> (Schema, Schema, Meta) {
         let item = Schema::Test(TestType::MergeItem);
-        let meta = |strategy, merge_key| Meta {
-            strategy,
-            merge_key,
-        };
-        let plain = (
-            Schema::Untyped,
-            Schema::Untyped,
-            meta(Strategy::Default, ""),
-        );
+        let meta = |strategy, merge_key| Meta { strategy, merge_key };
+        let plain = (Schema::Untyped, Schema::Untyped, meta(Strategy::Default, ""));
         match (self, key) {
             (_, "mergingList") => (item, item, meta(Strategy::Merge, "name")),
             (_, "nonMergingList") => (item, item, meta(Strategy::Default, "")),
             (_, "mergingIntList") => (Schema::Untyped, Schema::Untyped, meta(Strategy::Merge, "")),
-            (_, "simpleMap") => (
-                Schema::MapOf(Type::String),
-                Schema::Untyped,
-                meta(Strategy::Default, ""),
-            ),
+            (_, "simpleMap") => (Schema::MapOf(Type::String), Schema::Untyped, meta(Strategy::Default, "")),
             (TestType::MergeItem, "mergeItemPtr") => (item, item, meta(Strategy::Merge, "name")),
-            (TestType::MergeItem, "replacingItem") => (
-                Schema::Untyped,
-                Schema::Untyped,
-                meta(Strategy::Replace, ""),
-            ),
-            (TestType::MergeItem, "retainKeysMap") => (
-                Schema::Test(TestType::RetainKeysMergeItem),
-                Schema::Untyped,
-                meta(Strategy::Default, ""),
-            ),
-            (TestType::MergeItem, "retainKeysMergingList") => {
-                (item, item, meta(Strategy::Merge, "name"))
+            (TestType::MergeItem, "replacingItem") => (Schema::Untyped, Schema::Untyped, meta(Strategy::Replace, "")),
+            (TestType::MergeItem, "retainKeysMap") => {
+                (Schema::Test(TestType::RetainKeysMergeItem), Schema::Untyped, meta(Strategy::Default, ""))
             }
+            (TestType::MergeItem, "retainKeysMergingList") => (item, item, meta(Strategy::Merge, "name")),
             _ => plain,
         }
     }
@@ -62,18 +43,12 @@ fn obj(v: &Value) -> JsonMap {
 }
 
 fn smp(original: Value, patch: Value) -> Result<Value, PatchError> {
-    merge_map(
-        obj(&original),
-        obj(&patch),
-        Schema::Test(TestType::MergeItem),
-    )
-    .map(Value::Object)
+    merge_map(obj(&original), obj(&patch), Schema::Test(TestType::MergeItem)).map(Value::Object)
 }
 
 #[test]
 fn upstream_strategic_merge_patch_cases_pass() {
-    let cases: Vec<Value> =
-        serde_json::from_str(include_str!("testdata/upstream_smp_cases.json")).unwrap();
+    let cases: Vec<Value> = serde_json::from_str(include_str!("testdata/upstream_smp_cases.json")).unwrap();
     assert!(cases.len() > 200);
     let mut failures = Vec::new();
     for c in &cases {
@@ -83,49 +58,28 @@ fn upstream_strategic_merge_patch_cases_pass() {
         match result {
             Err(e) if !expected_error.is_empty() && e.to_string().contains(expected_error) => {}
             Err(e) => failures.push(format!("{desc}: unexpected error {e}")),
-            Ok(_) if !expected_error.is_empty() => {
-                failures.push(format!("{desc}: expected error {expected_error}"))
-            }
+            Ok(_) if !expected_error.is_empty() => failures.push(format!("{desc}: expected error {expected_error}")),
             Ok(got) => {
-                let expected = if c["expected"].is_null() {
-                    json!({})
-                } else {
-                    c["expected"].clone()
-                };
+                let expected = if c["expected"].is_null() { json!({}) } else { c["expected"].clone() };
                 if got != expected {
-                    failures.push(format!(
-                        "{desc}:\n  patch    {}\n  expected {expected}\n  got      {got}",
-                        c["patch"]
-                    ));
+                    failures
+                        .push(format!("{desc}:\n  patch    {}\n  expected {expected}\n  got      {got}", c["patch"]));
                 }
             }
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} failures:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
 }
 
 #[test]
 fn merging_int_list_keeps_unique_scalars() {
-    let got = smp(
-        json!({"mergingIntList": [1, 2]}),
-        json!({"mergingIntList": [2, 3]}),
-    )
-    .unwrap();
+    let got = smp(json!({"mergingIntList": [1, 2]}), json!({"mergingIntList": [2, 3]})).unwrap();
     assert_eq!(got, json!({"mergingIntList": [1, 2, 3]}));
 }
 
 #[test]
 fn patch_directive_delete_on_map_leaves_empty_map() {
-    let got = smp(
-        json!({"simpleMap": {"a": "1"}}),
-        json!({"simpleMap": {"$patch": "delete"}}),
-    )
-    .unwrap();
+    let got = smp(json!({"simpleMap": {"a": "1"}}), json!({"simpleMap": {"$patch": "delete"}})).unwrap();
     assert_eq!(got, json!({"simpleMap": {}}));
 }
 
@@ -141,55 +95,27 @@ fn patch_directive_replace_in_list_replaces_whole_list() {
 
 #[test]
 fn patch_directive_merge_in_list_is_rejected() {
-    let err = smp(
-        json!({"mergingList": [{"name": "a"}]}),
-        json!({"mergingList": [{"$patch": "merge"}]}),
-    )
-    .unwrap_err();
-    assert_eq!(
-        err,
-        PatchError::Internal("merging lists cannot yet be specified in the patch".into())
-    );
+    let err = smp(json!({"mergingList": [{"name": "a"}]}), json!({"mergingList": [{"$patch": "merge"}]})).unwrap_err();
+    assert_eq!(err, PatchError::Internal("merging lists cannot yet be specified in the patch".into()));
 }
 
 #[test]
 fn unknown_map_directive_reports_go_formatted_map() {
-    let err = smp(
-        json!({"simpleMap": {"a": "1"}}),
-        json!({"simpleMap": {"$patch": "merge", "b": "2"}}),
-    )
-    .unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "unknown patch type: merge in map: map[$patch:merge b:2]"
-    );
+    let err = smp(json!({"simpleMap": {"a": "1"}}), json!({"simpleMap": {"$patch": "merge", "b": "2"}})).unwrap_err();
+    assert_eq!(err.to_string(), "unknown patch type: merge in map: map[$patch:merge b:2]");
     assert_eq!(err.code(), 500);
 }
 
 #[test]
 fn missing_merge_key_is_reported() {
-    let err = smp(
-        json!({"mergingList": [{"name": "a"}]}),
-        json!({"mergingList": [{"value": "x"}]}),
-    )
-    .unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "map: map[value:x] does not contain declared merge key: name"
-    );
+    let err = smp(json!({"mergingList": [{"name": "a"}]}), json!({"mergingList": [{"value": "x"}]})).unwrap_err();
+    assert_eq!(err.to_string(), "map: map[value:x] does not contain declared merge key: name");
 }
 
 #[test]
 fn list_of_lists_is_unprocessable() {
-    let err = smp(
-        json!({"mergingIntList": [[1]]}),
-        json!({"mergingIntList": [[2]]}),
-    )
-    .unwrap_err();
-    assert_eq!(
-        err,
-        PatchError::Unprocessable("lists of lists are not supported".into())
-    );
+    let err = smp(json!({"mergingIntList": [[1]]}), json!({"mergingIntList": [[2]]})).unwrap_err();
+    assert_eq!(err, PatchError::Unprocessable("lists of lists are not supported".into()));
     assert_eq!(err.code(), 422);
 }
 
@@ -200,10 +126,7 @@ fn retain_keys_must_list_every_patched_key() {
         json!({"retainKeysMap": {"$retainKeys": ["name"], "other": "c"}}),
     )
     .unwrap_err();
-    assert_eq!(
-        err,
-        PatchError::BadRequest("invalid patch format of retainKeys".into())
-    );
+    assert_eq!(err, PatchError::BadRequest("invalid patch format of retainKeys".into()));
     let got = smp(
         json!({"retainKeysMap": {"name": "a", "value": "b"}}),
         json!({"retainKeysMap": {"$retainKeys": ["name", "other"], "other": "c"}}),
@@ -214,20 +137,10 @@ fn retain_keys_must_list_every_patched_key() {
 
 #[test]
 fn malformed_directive_keys_are_bad_requests() {
-    let err = smp(
-        json!({}),
-        json!({"$deleteFromPrimitiveListX/mergingIntList": [1]}),
-    )
-    .unwrap_err();
-    assert_eq!(
-        err,
-        PatchError::BadRequest("invalid patch format of primitive list".into())
-    );
+    let err = smp(json!({}), json!({"$deleteFromPrimitiveListX/mergingIntList": [1]})).unwrap_err();
+    assert_eq!(err, PatchError::BadRequest("invalid patch format of primitive list".into()));
     let err = smp(json!({}), json!({"$setElementOrderX/mergingList": []})).unwrap_err();
-    assert_eq!(
-        err,
-        PatchError::BadRequest("invalid patch format of setElementOrder list".into())
-    );
+    assert_eq!(err, PatchError::BadRequest("invalid patch format of setElementOrder list".into()));
 }
 
 #[test]
@@ -237,9 +150,9 @@ fn set_element_order_mismatch_is_reported() {
         json!({"$setElementOrder/mergingList": [{"name": "a"}], "mergingList": [{"name": "b", "value": "x"}]}),
     )
     .unwrap_err();
-    assert!(err.to_string().starts_with(
-        "The order in patch list:\n[map[name:b value:x]]\n doesn't match $setElementOrder list:"
-    ));
+    assert!(err
+        .to_string()
+        .starts_with("The order in patch list:\n[map[name:b value:x]]\n doesn't match $setElementOrder list:"));
 }
 
 #[test]

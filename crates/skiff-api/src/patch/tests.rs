@@ -28,34 +28,15 @@ fn deployment() -> Value {
 }
 
 fn smp(original: &Value, patch: Value) -> Result<Value, PatchError> {
-    apply(
-        PatchType::StrategicMerge,
-        original,
-        patch.to_string().as_bytes(),
-        "apps",
-        "v1",
-        "Deployment",
-    )
+    apply(PatchType::StrategicMerge, original, patch.to_string().as_bytes(), "apps", "v1", "Deployment")
 }
 
 #[test]
 fn content_types_map_to_patch_types() {
-    assert_eq!(
-        PatchType::from_content_type("application/json-patch+json"),
-        Some(PatchType::Json)
-    );
-    assert_eq!(
-        PatchType::from_content_type("application/merge-patch+json; charset=utf-8"),
-        Some(PatchType::Merge)
-    );
-    assert_eq!(
-        PatchType::from_content_type("application/strategic-merge-patch+json"),
-        Some(PatchType::StrategicMerge)
-    );
-    assert_eq!(
-        PatchType::from_content_type("application/apply-patch+yaml"),
-        None
-    );
+    assert_eq!(PatchType::from_content_type("application/json-patch+json"), Some(PatchType::Json));
+    assert_eq!(PatchType::from_content_type("application/merge-patch+json; charset=utf-8"), Some(PatchType::Merge));
+    assert_eq!(PatchType::from_content_type("application/strategic-merge-patch+json"), Some(PatchType::StrategicMerge));
+    assert_eq!(PatchType::from_content_type("application/apply-patch+yaml"), None);
     assert_eq!(PatchType::from_content_type("application/json"), None);
 }
 
@@ -70,15 +51,9 @@ fn kubectl_apply_second_apply_changes_image_replicas_and_drops_ports() {
     let c = &got["spec"]["template"]["spec"]["containers"];
     assert_eq!(c[0]["image"], "nginx:1.25");
     assert!(c[0].get("ports").is_none());
-    assert_eq!(
-        c[0]["env"],
-        json!([{"name": "A", "value": "1"}, {"name": "B", "value": "2"}])
-    );
+    assert_eq!(c[0]["env"], json!([{"name": "A", "value": "1"}, {"name": "B", "value": "2"}]));
     assert_eq!(c[1]["name"], "sidecar");
-    assert_eq!(
-        got["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"],
-        "{\"new\":1}"
-    );
+    assert_eq!(got["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"], "{\"new\":1}");
     assert_eq!(got["metadata"]["labels"], json!({"app": "web"}));
 }
 
@@ -89,10 +64,7 @@ fn kubectl_set_image_merges_container_by_name() {
     let c = &got["spec"]["template"]["spec"]["containers"];
     assert_eq!(c.as_array().unwrap().len(), 2);
     assert_eq!(c[0]["image"], "nginx:1.24");
-    assert_eq!(
-        c[1],
-        json!({"name": "sidecar", "image": "busybox:2", "args": ["sleep", "3600"]})
-    );
+    assert_eq!(c[1], json!({"name": "sidecar", "image": "busybox:2", "args": ["sleep", "3600"]}));
 }
 
 #[test]
@@ -116,13 +88,7 @@ fn kubectl_apply_deletes_container_with_patch_delete() {
         "$setElementOrder/containers": [{"name": "nginx"}],
         "containers": [{"$patch": "delete", "name": "sidecar"}]}}}});
     let got = smp(&deployment(), patch).unwrap();
-    assert_eq!(
-        got["spec"]["template"]["spec"]["containers"]
-            .as_array()
-            .unwrap()
-            .len(),
-        1
-    );
+    assert_eq!(got["spec"]["template"]["spec"]["containers"].as_array().unwrap().len(), 1);
 }
 
 #[test]
@@ -140,10 +106,7 @@ fn env_merges_by_name_and_null_deletes_fields() {
 fn non_merging_primitive_list_is_replaced() {
     let patch = json!({"spec": {"template": {"spec": {"containers": [{"name": "sidecar", "args": ["sleep", "1"]}]}}}});
     let got = smp(&deployment(), patch).unwrap();
-    assert_eq!(
-        got["spec"]["template"]["spec"]["containers"][1]["args"],
-        json!(["sleep", "1"])
-    );
+    assert_eq!(got["spec"]["template"]["spec"]["containers"][1]["args"], json!(["sleep", "1"]));
 }
 
 #[test]
@@ -158,33 +121,19 @@ fn volumes_retain_keys_switch_volume_source() {
     let patch = json!({"spec": {"template": {"spec": {"volumes": [
         {"$retainKeys": ["configMap", "name"], "configMap": {"name": "cfg"}, "name": "data"}]}}}});
     let got = smp(&deployment(), patch).unwrap();
-    assert_eq!(
-        got["spec"]["template"]["spec"]["volumes"],
-        json!([{"name": "data", "configMap": {"name": "cfg"}}])
-    );
+    assert_eq!(got["spec"]["template"]["spec"]["volumes"], json!([{"name": "data", "configMap": {"name": "cfg"}}]));
 }
 
 #[test]
 fn finalizers_merge_as_a_set_and_delete_from_primitive_list() {
-    let pod =
-        json!({"metadata": {"name": "p", "finalizers": ["a", "b"]}, "spec": {"containers": []}});
-    let p = |patch: Value| {
-        apply(
-            PatchType::StrategicMerge,
-            &pod,
-            patch.to_string().as_bytes(),
-            "",
-            "v1",
-            "Pod",
-        )
-    };
+    let pod = json!({"metadata": {"name": "p", "finalizers": ["a", "b"]}, "spec": {"containers": []}});
+    let p = |patch: Value| apply(PatchType::StrategicMerge, &pod, patch.to_string().as_bytes(), "", "v1", "Pod");
     assert_eq!(
         p(json!({"metadata": {"finalizers": ["b", "c"]}})).unwrap()["metadata"]["finalizers"],
         json!(["a", "b", "c"])
     );
     assert_eq!(
-        p(json!({"metadata": {"$deleteFromPrimitiveList/finalizers": ["a"]}})).unwrap()["metadata"]
-            ["finalizers"],
+        p(json!({"metadata": {"$deleteFromPrimitiveList/finalizers": ["a"]}})).unwrap()["metadata"]["finalizers"],
         json!(["b"])
     );
 }
@@ -193,15 +142,9 @@ fn finalizers_merge_as_a_set_and_delete_from_primitive_list() {
 fn pdb_selector_uses_replace_strategy() {
     let pdb = json!({"spec": {"selector": {"matchLabels": {"a": "b"}}, "minAvailable": 1}});
     let patch = json!({"spec": {"selector": {"matchLabels": {"c": "d"}}}});
-    let got = apply(
-        PatchType::StrategicMerge,
-        &pdb,
-        patch.to_string().as_bytes(),
-        "policy",
-        "v1",
-        "PodDisruptionBudget",
-    )
-    .unwrap();
+    let got =
+        apply(PatchType::StrategicMerge, &pdb, patch.to_string().as_bytes(), "policy", "v1", "PodDisruptionBudget")
+            .unwrap();
     assert_eq!(got["spec"]["selector"], json!({"matchLabels": {"c": "d"}}));
 }
 
@@ -209,15 +152,7 @@ fn pdb_selector_uses_replace_strategy() {
 fn service_ports_merge_on_port() {
     let svc = json!({"spec": {"ports": [{"port": 80, "targetPort": 8080, "protocol": "TCP"}, {"port": 443, "protocol": "TCP"}]}});
     let patch = json!({"spec": {"ports": [{"port": 80, "targetPort": "http"}]}});
-    let got = apply(
-        PatchType::StrategicMerge,
-        &svc,
-        patch.to_string().as_bytes(),
-        "",
-        "v1",
-        "Service",
-    )
-    .unwrap();
+    let got = apply(PatchType::StrategicMerge, &svc, patch.to_string().as_bytes(), "", "v1", "Service").unwrap();
     assert_eq!(
         got["spec"]["ports"],
         json!([{"port": 80, "targetPort": "http", "protocol": "TCP"}, {"port": 443, "protocol": "TCP"}])
@@ -228,32 +163,14 @@ fn service_ports_merge_on_port() {
 fn raw_extension_and_unknown_fields_merge_like_json_merge_patch() {
     let rev = json!({"data": {"spec": {"a": 1, "list": [1, 2]}}, "revision": 1});
     let patch = json!({"data": {"spec": {"b": 2, "list": [3]}}, "extra": {"x": null, "y": 1}});
-    let got = apply(
-        PatchType::StrategicMerge,
-        &rev,
-        patch.to_string().as_bytes(),
-        "apps",
-        "v1",
-        "ControllerRevision",
-    )
-    .unwrap();
-    assert_eq!(
-        got,
-        json!({"data": {"spec": {"a": 1, "list": [3], "b": 2}}, "revision": 1, "extra": {"y": 1}})
-    );
+    let got = apply(PatchType::StrategicMerge, &rev, patch.to_string().as_bytes(), "apps", "v1", "ControllerRevision")
+        .unwrap();
+    assert_eq!(got, json!({"data": {"spec": {"a": 1, "list": [3], "b": 2}}, "revision": 1, "extra": {"y": 1}}));
 }
 
 #[test]
 fn strategic_merge_patch_of_custom_resource_is_unsupported_media_type() {
-    let err = apply(
-        PatchType::StrategicMerge,
-        &json!({}),
-        b"{}",
-        "example.com",
-        "v1",
-        "Widget",
-    )
-    .unwrap_err();
+    let err = apply(PatchType::StrategicMerge, &json!({}), b"{}", "example.com", "v1", "Widget").unwrap_err();
     assert_eq!(err.code(), 415);
     assert_eq!(
         err.status_message(),
@@ -266,9 +183,7 @@ fn strategic_merge_patch_body_must_be_an_object() {
     let err = smp(&deployment(), json!([1])).unwrap_err();
     assert_eq!(
         err,
-        PatchError::BadRequest(
-            "json: cannot unmarshal array into Go value of type map[string]interface {}".into()
-        )
+        PatchError::BadRequest("json: cannot unmarshal array into Go value of type map[string]interface {}".into())
     );
     assert_eq!(smp(&deployment(), Value::Null).unwrap(), deployment());
 }
@@ -276,34 +191,15 @@ fn strategic_merge_patch_body_must_be_an_object() {
 #[test]
 fn kubectl_label_merge_patch_sets_and_removes_labels() {
     let patch = br#"{"metadata":{"labels":{"tier":"fe","app":null}}}"#;
-    let got = apply(
-        PatchType::Merge,
-        &deployment(),
-        patch,
-        "apps",
-        "v1",
-        "Deployment",
-    )
-    .unwrap();
+    let got = apply(PatchType::Merge, &deployment(), patch, "apps", "v1", "Deployment").unwrap();
     assert_eq!(got["metadata"]["labels"], json!({"tier": "fe"}));
 }
 
 #[test]
 fn merge_patch_replaces_lists() {
     let patch = br#"{"spec":{"template":{"spec":{"containers":[{"name":"x","image":"y"}]}}}}"#;
-    let got = apply(
-        PatchType::Merge,
-        &deployment(),
-        patch,
-        "apps",
-        "v1",
-        "Deployment",
-    )
-    .unwrap();
-    assert_eq!(
-        got["spec"]["template"]["spec"]["containers"],
-        json!([{"name": "x", "image": "y"}])
-    );
+    let got = apply(PatchType::Merge, &deployment(), patch, "apps", "v1", "Deployment").unwrap();
+    assert_eq!(got["spec"]["template"]["spec"]["containers"], json!([{"name": "x", "image": "y"}]));
 }
 
 #[test]
@@ -313,7 +209,10 @@ fn merge_patch_rejects_non_object_bodies() {
         PatchError::BadRequest("Invalid JSON Patch".into())
     );
     let err = apply(PatchType::Merge, &deployment(), b"[1]", "", "", "").unwrap_err();
-    assert_eq!(err.status_message(), "error decoding patch: json: cannot unmarshal array into Go value of type map[string]interface {}");
+    assert_eq!(
+        err.status_message(),
+        "error decoding patch: json: cannot unmarshal array into Go value of type map[string]interface {}"
+    );
     assert!(apply(PatchType::Merge, &deployment(), b"{", "", "", "")
         .unwrap_err()
         .to_string()
@@ -322,139 +221,61 @@ fn merge_patch_rejects_non_object_bodies() {
 
 #[test]
 fn kubectl_scale_json_patch_replaces_replicas() {
-    let patch = br#"[{"op":"replace","path":"/spec/replicas","value":7},{"op":"add","path":"/metadata/labels/x","value":"y"}]"#;
-    let got = apply(
-        PatchType::Json,
-        &deployment(),
-        patch,
-        "apps",
-        "v1",
-        "Deployment",
-    )
-    .unwrap();
+    let patch =
+        br#"[{"op":"replace","path":"/spec/replicas","value":7},{"op":"add","path":"/metadata/labels/x","value":"y"}]"#;
+    let got = apply(PatchType::Json, &deployment(), patch, "apps", "v1", "Deployment").unwrap();
     assert_eq!(got["spec"]["replicas"], 7);
     assert_eq!(got["metadata"]["labels"]["x"], "y");
 }
 
 #[test]
 fn json_patch_test_failure_is_unprocessable_with_generic_message() {
-    let patch = br#"[{"op":"test","path":"/spec/replicas","value":9},{"op":"replace","path":"/spec/replicas","value":1}]"#;
-    let err = apply(
-        PatchType::Json,
-        &deployment(),
-        patch,
-        "apps",
-        "v1",
-        "Deployment",
-    )
-    .unwrap_err();
+    let patch =
+        br#"[{"op":"test","path":"/spec/replicas","value":9},{"op":"replace","path":"/spec/replicas","value":1}]"#;
+    let err = apply(PatchType::Json, &deployment(), patch, "apps", "v1", "Deployment").unwrap_err();
     assert_eq!(err.code(), 422);
     assert_eq!(err.reason(), "Invalid");
-    assert_eq!(
-        err.status_message(),
-        "the server rejected our request due to an error in our request"
-    );
+    assert_eq!(err.status_message(), "the server rejected our request due to an error in our request");
     let missing = br#"[{"op":"remove","path":"/spec/nope"}]"#;
-    assert_eq!(
-        apply(
-            PatchType::Json,
-            &deployment(),
-            missing,
-            "apps",
-            "v1",
-            "Deployment"
-        )
-        .unwrap_err()
-        .code(),
-        422
-    );
+    assert_eq!(apply(PatchType::Json, &deployment(), missing, "apps", "v1", "Deployment").unwrap_err().code(), 422);
     let bad_op = br#"[{"op":"frobnicate","path":"/spec"}]"#;
-    assert_eq!(
-        apply(
-            PatchType::Json,
-            &deployment(),
-            bad_op,
-            "apps",
-            "v1",
-            "Deployment"
-        )
-        .unwrap_err()
-        .code(),
-        422
-    );
+    assert_eq!(apply(PatchType::Json, &deployment(), bad_op, "apps", "v1", "Deployment").unwrap_err().code(), 422);
 }
 
 #[test]
 fn json_patch_body_must_be_a_list_of_operations() {
-    let err = apply(
-        PatchType::Json,
-        &deployment(),
-        br#"{"op":"add"}"#,
-        "apps",
-        "v1",
-        "Deployment",
-    )
-    .unwrap_err();
+    let err = apply(PatchType::Json, &deployment(), br#"{"op":"add"}"#, "apps", "v1", "Deployment").unwrap_err();
     assert_eq!(
         err,
         PatchError::BadRequest(
             "error decoding patch: json: cannot unmarshal object into Go value of type []handlers.jsonPatchOp".into()
         )
     );
-    assert_eq!(
-        apply(
-            PatchType::Json,
-            &deployment(),
-            b"null",
-            "apps",
-            "v1",
-            "Deployment"
-        )
-        .unwrap(),
-        deployment()
-    );
+    assert_eq!(apply(PatchType::Json, &deployment(), b"null", "apps", "v1", "Deployment").unwrap(), deployment());
 }
 
 #[test]
 fn json_patch_operation_limit_is_enforced() {
-    let ops: Vec<Value> = (0..10001)
-        .map(|_| json!({"op": "test", "path": "/kind", "value": "Deployment"}))
-        .collect();
+    let ops: Vec<Value> = (0..10001).map(|_| json!({"op": "test", "path": "/kind", "value": "Deployment"})).collect();
     let body = serde_json::to_vec(&ops).unwrap();
-    let err = apply(
-        PatchType::Json,
-        &deployment(),
-        &body,
-        "apps",
-        "v1",
-        "Deployment",
-    )
-    .unwrap_err();
+    let err = apply(PatchType::Json, &deployment(), &body, "apps", "v1", "Deployment").unwrap_err();
     assert_eq!(err.code(), 413);
-    assert_eq!(err.status_message(), "Request entity too large: The allowed maximum operations in a JSON patch is 10000, got 10001");
+    assert_eq!(
+        err.status_message(),
+        "Request entity too large: The allowed maximum operations in a JSON patch is 10000, got 10001"
+    );
 }
 
 #[test]
 fn patch_body_strict_errors_find_duplicates_and_unknown_op_keys() {
-    let errs = patch_body_strict_errors(
-        PatchType::Json,
-        br#"[{"op":"add","op":"add","path":"/a","value":1,"extra":1}]"#,
-    );
+    let errs =
+        patch_body_strict_errors(PatchType::Json, br#"[{"op":"add","op":"add","path":"/a","value":1,"extra":1}]"#);
     assert_eq!(
         patch_body_strict_texts(PatchType::Json, &errs),
-        vec![
-            r#"json patch duplicate field "[0].op""#,
-            r#"json patch unknown field "[0].extra""#
-        ]
+        vec![r#"json patch duplicate field "[0].op""#, r#"json patch unknown field "[0].extra""#]
     );
-    let errs = patch_body_strict_errors(
-        PatchType::StrategicMerge,
-        br#"{"spec":{"replicas":1,"replicas":2}}"#,
-    );
-    assert_eq!(
-        patch_body_strict_texts(PatchType::StrategicMerge, &errs),
-        vec![r#"duplicate field "spec.replicas""#]
-    );
+    let errs = patch_body_strict_errors(PatchType::StrategicMerge, br#"{"spec":{"replicas":1,"replicas":2}}"#);
+    assert_eq!(patch_body_strict_texts(PatchType::StrategicMerge, &errs), vec![r#"duplicate field "spec.replicas""#]);
 }
 
 #[test]
@@ -479,12 +300,7 @@ fn strict_patch_error_matches_upstream_invalid_status() {
 #[test]
 fn strict_json_patch_error_shows_patched_document_as_go_marshals_it() {
     let patched = json!({"b": "<x&y>", "a": 1});
-    let (message, _) = strict_patch_error(
-        PatchType::Merge,
-        b"{}",
-        &patched,
-        &[r#"unknown field "b""#.to_string()],
-    );
+    let (message, _) = strict_patch_error(PatchType::Merge, b"{}", &patched, &[r#"unknown field "b""#.to_string()]);
     assert_eq!(
         message,
         r#" "" is invalid: patch: Invalid value: "{\"a\":1,\"b\":\"\\u003cx\\u0026y\\u003e\"}": strict decoding error: unknown field "b""#

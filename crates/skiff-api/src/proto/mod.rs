@@ -53,12 +53,7 @@ const MAX_DEPTH: u32 = 100;
 ///
 /// The envelope's own `typeMeta` wins where set (upstream decodes into the type it names, defaulted from the
 /// endpoint's), and the result carries it as `apiVersion`/`kind`, so the usual checks see a mismatch.
-pub fn decode(
-    body: &[u8],
-    group: &str,
-    version: &str,
-    kind: &str,
-) -> Result<serde_json::Value, ProtoError> {
+pub fn decode(body: &[u8], group: &str, version: &str, kind: &str) -> Result<serde_json::Value, ProtoError> {
     let Some(rest) = body.strip_prefix(MAGIC) else {
         return err("provided data does not appear to be a protobuf message, expected prefix [107 56 115 0]");
     };
@@ -66,11 +61,7 @@ pub fn decode(
 }
 
 /// Decodes a `runtime.Unknown` (without the magic) into its object; `defaults` fills in a missing type.
-fn decode_unknown(
-    buf: &[u8],
-    defaults: Option<(&str, &str, &str)>,
-    depth: u32,
-) -> Result<Value, ProtoError> {
+fn decode_unknown(buf: &[u8], defaults: Option<(&str, &str, &str)>, depth: u32) -> Result<Value, ProtoError> {
     let (mut api_version, mut kind, mut raw) = (String::new(), String::new(), None);
     let mut r = Reader::new(buf);
     while let Some((tag, w)) = r.next()? {
@@ -110,15 +101,9 @@ fn decode_unknown(
     if v.is_empty() {
         return err("Object 'apiVersion' is missing in protobuf typeMeta");
     }
-    let gv = if g.is_empty() {
-        v.clone()
-    } else {
-        format!("{g}/{v}")
-    };
+    let gv = if g.is_empty() { v.clone() } else { format!("{g}/{v}") };
     let Some(msg) = lookup(&g, &v, &kind) else {
-        return err(format!(
-            "no kind \"{kind}\" is registered for version \"{gv}\" in protobuf"
-        ));
+        return err(format!("no kind \"{kind}\" is registered for version \"{gv}\" in protobuf"));
     };
     let mut obj = Map::new();
     obj.insert("apiVersion".into(), Value::String(gv));
@@ -129,9 +114,7 @@ fn decode_unknown(
 
 /// The message of a served kind.
 fn lookup(group: &str, version: &str, kind: &str) -> Option<&'static Msg> {
-    let i = tables::KINDS
-        .binary_search_by(|&(g, v, k, _)| (g, v, k).cmp(&(group, version, kind)))
-        .ok()?;
+    let i = tables::KINDS.binary_search_by(|&(g, v, k, _)| (g, v, k).cmp(&(group, version, kind))).ok()?;
     Some(&tables::MSGS[tables::KINDS[i].3 as usize])
 }
 
@@ -225,9 +208,8 @@ fn decode_special(buf: &[u8], m: &'static Msg, depth: u32) -> Result<Value, Prot
                 None | Some([]) => Ok(Value::Null),
                 Some(raw) => match raw.strip_prefix(MAGIC) {
                     Some(inner) => decode_unknown(inner, None, depth),
-                    None => serde_json::from_slice(raw).map_err(|e| {
-                        ProtoError(format!("{}: embedded object is not JSON: {e}", m.name))
-                    }),
+                    None => serde_json::from_slice(raw)
+                        .map_err(|e| ProtoError(format!("{}: embedded object is not JSON: {e}", m.name))),
                 },
             }
         }
@@ -269,12 +251,7 @@ fn decode_or(buf: &[u8], m: &'static Msg, depth: u32) -> Result<Value, ProtoErro
 }
 
 /// Decodes the fields of `buf`, a message `m` (not special), into `obj`.
-fn decode_fields(
-    buf: &[u8],
-    m: &'static Msg,
-    obj: &mut Map<String, Value>,
-    depth: u32,
-) -> Result<(), ProtoError> {
+fn decode_fields(buf: &[u8], m: &'static Msg, obj: &mut Map<String, Value>, depth: u32) -> Result<(), ProtoError> {
     if depth > MAX_DEPTH {
         return err("protobuf message nested too deeply");
     }
@@ -341,12 +318,7 @@ fn array_of<'m>(obj: &'m mut Map<String, Value>, name: &str) -> &'m mut Vec<Valu
 
 /// Appends one element, or a packed run of them, of a repeated scalar field.
 #[inline(never)]
-fn push_scalars(
-    obj: &mut Map<String, Value>,
-    name: &str,
-    ty: Ty,
-    w: Wire<'_>,
-) -> Result<(), ProtoError> {
+fn push_scalars(obj: &mut Map<String, Value>, name: &str, ty: Ty, w: Wire<'_>) -> Result<(), ProtoError> {
     let arr = array_of(obj, name);
     match (ty, w) {
         (Ty::B | Ty::I32 | Ty::I64, Wire::Len(mut b)) => {
@@ -361,7 +333,7 @@ fn push_scalars(
                 return err(format!("proto: bad packed length for field {name}"));
             }
             for c in b.chunks_exact(8) {
-                let bits = u64::from_le_bytes(c.try_into().unwrap());
+                let bits = u64::from_le_bytes(c.try_into().expect("chunks_exact(8) yields 8-byte chunks"));
                 arr.push(scalar(ty, Wire::Fixed64(bits), name)?);
             }
         }
@@ -372,13 +344,7 @@ fn push_scalars(
 
 /// Sets a singular scalar field; a zero one is left out unless the Go field is a pointer or not `omitempty`.
 #[inline(never)]
-fn set_scalar(
-    obj: &mut Map<String, Value>,
-    name: &str,
-    ty: Ty,
-    flags: u8,
-    w: Wire<'_>,
-) -> Result<(), ProtoError> {
+fn set_scalar(obj: &mut Map<String, Value>, name: &str, ty: Ty, flags: u8, w: Wire<'_>) -> Result<(), ProtoError> {
     let v = scalar(ty, w, name)?;
     if flags & (PTR | NOOMIT) == 0 && is_zero(&v) {
         obj.remove(name); // omitempty: the last value wins, and it is zero
@@ -406,12 +372,7 @@ fn fill_noomit(m: &Msg, obj: &mut Map<String, Value>) {
 }
 
 /// A map entry {1 key, 2 value}; a missing part is its zero value.
-fn decode_map_entry(
-    buf: &[u8],
-    name: &str,
-    ty: Ty,
-    depth: u32,
-) -> Result<(String, Value), ProtoError> {
+fn decode_map_entry(buf: &[u8], name: &str, ty: Ty, depth: u32) -> Result<(String, Value), ProtoError> {
     let (mut key, mut val) = (String::new(), None);
     let mut r = Reader::new(buf);
     while let Some((tag, w)) = r.next()? {
@@ -453,11 +414,7 @@ fn scalar(ty: Ty, w: Wire<'_>, name: &str) -> Result<Value, ProtoError> {
             };
             match serde_json::Number::from_f64(f64::from_bits(bits)) {
                 Some(n) => Value::Number(n),
-                None => {
-                    return err(format!(
-                        "json: unsupported value for field {name}: NaN or Inf"
-                    ))
-                }
+                None => return err(format!("json: unsupported value for field {name}: NaN or Inf")),
             }
         }
         Ty::M(_) => return err(format!("field {name} is a message")),
@@ -482,10 +439,7 @@ fn format_time(secs: i64, nanos: i64, micro: bool) -> Result<Value, ProtoError> 
         return Ok(Value::Null);
     }
     let total = secs as i128 * 1_000_000_000 + nanos as i128;
-    let (s, ns) = (
-        total.div_euclid(1_000_000_000),
-        total.rem_euclid(1_000_000_000),
-    );
+    let (s, ns) = (total.div_euclid(1_000_000_000), total.rem_euclid(1_000_000_000));
     let t = i64::try_from(s)
         .ok()
         .and_then(|s| chrono::DateTime::from_timestamp(s, ns as u32))
@@ -493,11 +447,7 @@ fn format_time(secs: i64, nanos: i64, micro: bool) -> Result<Value, ProtoError> 
     let Some(t) = t else {
         return err(format!("time out of range: {secs}s {nanos}ns"));
     };
-    let fmt = if micro {
-        "%Y-%m-%dT%H:%M:%S%.6fZ"
-    } else {
-        "%Y-%m-%dT%H:%M:%SZ"
-    };
+    let fmt = if micro { "%Y-%m-%dT%H:%M:%S%.6fZ" } else { "%Y-%m-%dT%H:%M:%SZ" };
     Ok(Value::String(t.format(fmt).to_string()))
 }
 
@@ -521,7 +471,7 @@ fn go_duration(d: i64) -> String {
             digits.push(b'.');
         }
         digits.reverse();
-        (String::from_utf8(digits).unwrap(), v)
+        (String::from_utf8(digits).expect("digits are ASCII"), v)
     }
     let out = if u == 0 {
         return "0s".into();
@@ -649,12 +599,11 @@ impl<'a> Reader<'a> {
         let tag = tag as u32;
         let w = match wt {
             0 => Wire::Varint(self.varint()?),
-            1 => Wire::Fixed64(u64::from_le_bytes(self.take(8)?.try_into().unwrap())),
+            1 => Wire::Fixed64(u64::from_le_bytes(self.take(8)?.try_into().expect("take(8) returns 8 bytes"))),
             2 => {
                 let n = self.varint()?;
-                let n = usize::try_from(n).map_err(|_| {
-                    ProtoError("proto: negative length found during unmarshaling".into())
-                })?;
+                let n = usize::try_from(n)
+                    .map_err(|_| ProtoError("proto: negative length found during unmarshaling".into()))?;
                 Wire::Len(self.take(n)?)
             }
             3 => {

@@ -73,9 +73,6 @@ pub(crate) struct Msg {
 
 impl Msg {
     pub(crate) fn field(&self, tag: u32) -> Option<&'static Field> {
-        self.fields
-            .binary_search_by_key(&tag, |f| f.0)
-            .ok()
-            .map(|i| &self.fields[i])
+        self.fields.binary_search_by_key(&tag, |f| f.0).ok().map(|i| &self.fields[i])
     }
 }

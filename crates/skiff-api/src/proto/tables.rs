@@ -11,28 +11,19 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.api.admissionregistration.v1.AuditAnnotation",
         special: X::None,
-        fields: &[
-            F(1, "key", S, NOOMIT),
-            F(2, "valueExpression", S, NOOMIT),
-        ],
+        fields: &[F(1, "key", S, NOOMIT), F(2, "valueExpression", S, NOOMIT)],
     },
     // 1
     Msg {
         name: "io.k8s.api.admissionregistration.v1.ExpressionWarning",
         special: X::None,
-        fields: &[
-            F(2, "fieldRef", S, NOOMIT),
-            F(3, "warning", S, NOOMIT),
-        ],
+        fields: &[F(2, "fieldRef", S, NOOMIT), F(3, "warning", S, NOOMIT)],
     },
     // 2
     Msg {
         name: "io.k8s.api.admissionregistration.v1.MatchCondition",
         special: X::None,
-        fields: &[
-            F(1, "name", S, NOOMIT),
-            F(2, "expression", S, NOOMIT),
-        ],
+        fields: &[F(1, "name", S, NOOMIT), F(2, "expression", S, NOOMIT)],
     },
     // 3
     Msg {
@@ -50,38 +41,25 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector",
         special: X::None,
-        fields: &[
-            F(1, "matchLabels", S, MAP),
-            F(2, "matchExpressions", M(5), REP),
-        ],
+        fields: &[F(1, "matchLabels", S, MAP), F(2, "matchExpressions", M(5), REP)],
     },
     // 5
     Msg {
         name: "io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelectorRequirement",
         special: X::None,
-        fields: &[
-            F(1, "key", S, NOOMIT),
-            F(2, "operator", S, NOOMIT),
-            F(3, "values", S, REP),
-        ],
+        fields: &[F(1, "key", S, NOOMIT), F(2, "operator", S, NOOMIT), F(3, "values", S, REP)],
     },
     // 6
     Msg {
         name: "io.k8s.api.admissionregistration.v1.NamedRuleWithOperations",
         special: X::None,
-        fields: &[
-            F(1, "resourceNames", S, REP),
-            F(2, "-", M(7), INLINE),
-        ],
+        fields: &[F(1, "resourceNames", S, REP), F(2, "-", M(7), INLINE)],
     },
     // 7
     Msg {
         name: "io.k8s.api.admissionregistration.v1.RuleWithOperations",
         special: X::None,
-        fields: &[
-            F(1, "operations", S, REP),
-            F(2, "-", M(8), INLINE),
-        ],
+        fields: &[F(1, "operations", S, REP), F(2, "-", M(8), INLINE)],
     },
     // 8
     Msg {
@@ -117,31 +95,19 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.api.admissionregistration.v1.WebhookClientConfig",
         special: X::None,
-        fields: &[
-            F(1, "service", M(11), PTR),
-            F(2, "caBundle", Y, 0),
-            F(3, "url", S, PTR),
-        ],
+        fields: &[F(1, "service", M(11), PTR), F(2, "caBundle", Y, 0), F(3, "url", S, PTR)],
     },
     // 11
     Msg {
         name: "io.k8s.api.admissionregistration.v1.ServiceReference",
         special: X::None,
-        fields: &[
-            F(1, "namespace", S, NOOMIT),
-            F(2, "name", S, NOOMIT),
-            F(3, "path", S, PTR),
-            F(4, "port", I32, PTR),
-        ],
+        fields: &[F(1, "namespace", S, NOOMIT), F(2, "name", S, NOOMIT), F(3, "path", S, PTR), F(4, "port", I32, PTR)],
     },
     // 12
     Msg {
         name: "io.k8s.api.admissionregistration.v1.MutatingWebhookConfiguration",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(13), 0),
-            F(2, "webhooks", M(9), REP),
-        ],
+        fields: &[F(1, "metadata", M(13), 0), F(2, "webhooks", M(9), REP)],
     },
     // 13
     Msg {
@@ -169,10 +135,7 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.apimachinery.pkg.apis.meta.v1.Time",
         special: X::Time,
-        fields: &[
-            F(1, "seconds", I64, 0),
-            F(2, "nanos", I32, 0),
-        ],
+        fields: &[F(1, "seconds", I64, 0), F(2, "nanos", I32, 0)],
     },
     // 15
     Msg {
@@ -202,21 +165,12 @@ pub(super) static MSGS: [Msg; 612] = [
         ],
     },
     // 17
-    Msg {
-        name: "io.k8s.apimachinery.pkg.apis.meta.v1.FieldsV1",
-        special: X::RawJson,
-        fields: &[
-            F(1, "raw", Y, 0),
-        ],
-    },
+    Msg { name: "io.k8s.apimachinery.pkg.apis.meta.v1.FieldsV1", special: X::RawJson, fields: &[F(1, "raw", Y, 0)] },
     // 18
     Msg {
         name: "io.k8s.api.admissionregistration.v1.MutatingWebhookConfigurationList",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(19), 0),
-            F(2, "items", M(12), REP | NOOMIT),
-        ],
+        fields: &[F(1, "metadata", M(19), 0), F(2, "items", M(12), REP | NOOMIT)],
     },
     // 19
     Msg {
@@ -233,10 +187,7 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.api.admissionregistration.v1.ParamKind",
         special: X::None,
-        fields: &[
-            F(1, "apiVersion", S, 0),
-            F(2, "kind", S, 0),
-        ],
+        fields: &[F(1, "apiVersion", S, 0), F(2, "kind", S, 0)],
     },
     // 21
     Msg {
@@ -253,19 +204,13 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.api.admissionregistration.v1.TypeChecking",
         special: X::None,
-        fields: &[
-            F(1, "expressionWarnings", M(1), REP),
-        ],
+        fields: &[F(1, "expressionWarnings", M(1), REP)],
     },
     // 23
     Msg {
         name: "io.k8s.api.admissionregistration.v1.ValidatingAdmissionPolicy",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(13), 0),
-            F(2, "spec", M(24), 0),
-            F(3, "status", M(27), 0),
-        ],
+        fields: &[F(1, "metadata", M(13), 0), F(2, "spec", M(24), 0), F(3, "status", M(27), 0)],
     },
     // 24
     Msg {
@@ -296,20 +241,13 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.api.admissionregistration.v1.Variable",
         special: X::None,
-        fields: &[
-            F(1, "name", S, NOOMIT),
-            F(2, "expression", S, NOOMIT),
-        ],
+        fields: &[F(1, "name", S, NOOMIT), F(2, "expression", S, NOOMIT)],
     },
     // 27
     Msg {
         name: "io.k8s.api.admissionregistration.v1.ValidatingAdmissionPolicyStatus",
         special: X::None,
-        fields: &[
-            F(1, "observedGeneration", I64, 0),
-            F(2, "typeChecking", M(22), PTR),
-            F(3, "conditions", M(28), REP),
-        ],
+        fields: &[F(1, "observedGeneration", I64, 0), F(2, "typeChecking", M(22), PTR), F(3, "conditions", M(28), REP)],
     },
     // 28
     Msg {
@@ -328,10 +266,7 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.api.admissionregistration.v1.ValidatingAdmissionPolicyBinding",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(13), 0),
-            F(2, "spec", M(30), 0),
-        ],
+        fields: &[F(1, "metadata", M(13), 0), F(2, "spec", M(30), 0)],
     },
     // 30
     Msg {
@@ -348,19 +283,13 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.api.admissionregistration.v1.ValidatingAdmissionPolicyBindingList",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(19), 0),
-            F(2, "items", M(29), REP | NOOMIT),
-        ],
+        fields: &[F(1, "metadata", M(19), 0), F(2, "items", M(29), REP | NOOMIT)],
     },
     // 32
     Msg {
         name: "io.k8s.api.admissionregistration.v1.ValidatingAdmissionPolicyList",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(19), 0),
-            F(2, "items", M(23), REP | NOOMIT),
-        ],
+        fields: &[F(1, "metadata", M(19), 0), F(2, "items", M(23), REP | NOOMIT)],
     },
     // 33
     Msg {
@@ -384,44 +313,31 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.api.admissionregistration.v1.ValidatingWebhookConfiguration",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(13), 0),
-            F(2, "webhooks", M(33), REP),
-        ],
+        fields: &[F(1, "metadata", M(13), 0), F(2, "webhooks", M(33), REP)],
     },
     // 35
     Msg {
         name: "io.k8s.api.admissionregistration.v1.ValidatingWebhookConfigurationList",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(19), 0),
-            F(2, "items", M(34), REP | NOOMIT),
-        ],
+        fields: &[F(1, "metadata", M(19), 0), F(2, "items", M(34), REP | NOOMIT)],
     },
     // 36
     Msg {
         name: "io.k8s.api.admissionregistration.v1alpha1.ApplyConfiguration",
         special: X::None,
-        fields: &[
-            F(1, "expression", S, 0),
-        ],
+        fields: &[F(1, "expression", S, 0)],
     },
     // 37
     Msg {
         name: "io.k8s.api.admissionregistration.v1alpha1.JSONPatch",
         special: X::None,
-        fields: &[
-            F(1, "expression", S, 0),
-        ],
+        fields: &[F(1, "expression", S, 0)],
     },
     // 38
     Msg {
         name: "io.k8s.api.admissionregistration.v1alpha1.MatchCondition",
         special: X::None,
-        fields: &[
-            F(1, "name", S, NOOMIT),
-            F(2, "expression", S, NOOMIT),
-        ],
+        fields: &[F(1, "name", S, NOOMIT), F(2, "expression", S, NOOMIT)],
     },
     // 39
     Msg {
@@ -439,19 +355,13 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.api.admissionregistration.v1alpha1.NamedRuleWithOperations",
         special: X::None,
-        fields: &[
-            F(1, "resourceNames", S, REP),
-            F(2, "-", M(7), INLINE),
-        ],
+        fields: &[F(1, "resourceNames", S, REP), F(2, "-", M(7), INLINE)],
     },
     // 41
     Msg {
         name: "io.k8s.api.admissionregistration.v1alpha1.MutatingAdmissionPolicy",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(13), 0),
-            F(2, "spec", M(42), 0),
-        ],
+        fields: &[F(1, "metadata", M(13), 0), F(2, "spec", M(42), 0)],
     },
     // 42
     Msg {
@@ -471,48 +381,31 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.api.admissionregistration.v1alpha1.ParamKind",
         special: X::None,
-        fields: &[
-            F(1, "apiVersion", S, 0),
-            F(2, "kind", S, 0),
-        ],
+        fields: &[F(1, "apiVersion", S, 0), F(2, "kind", S, 0)],
     },
     // 44
     Msg {
         name: "io.k8s.api.admissionregistration.v1alpha1.Variable",
         special: X::None,
-        fields: &[
-            F(1, "name", S, NOOMIT),
-            F(2, "expression", S, NOOMIT),
-        ],
+        fields: &[F(1, "name", S, NOOMIT), F(2, "expression", S, NOOMIT)],
     },
     // 45
     Msg {
         name: "io.k8s.api.admissionregistration.v1alpha1.Mutation",
         special: X::None,
-        fields: &[
-            F(2, "patchType", S, NOOMIT),
-            F(3, "applyConfiguration", M(36), PTR),
-            F(4, "jsonPatch", M(37), PTR),
-        ],
+        fields: &[F(2, "patchType", S, NOOMIT), F(3, "applyConfiguration", M(36), PTR), F(4, "jsonPatch", M(37), PTR)],
     },
     // 46
     Msg {
         name: "io.k8s.api.admissionregistration.v1alpha1.MutatingAdmissionPolicyBinding",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(13), 0),
-            F(2, "spec", M(47), 0),
-        ],
+        fields: &[F(1, "metadata", M(13), 0), F(2, "spec", M(47), 0)],
     },
     // 47
     Msg {
         name: "io.k8s.api.admissionregistration.v1alpha1.MutatingAdmissionPolicyBindingSpec",
         special: X::None,
-        fields: &[
-            F(1, "policyName", S, 0),
-            F(2, "paramRef", M(48), PTR),
-            F(3, "matchResources", M(39), PTR),
-        ],
+        fields: &[F(1, "policyName", S, 0), F(2, "paramRef", M(48), PTR), F(3, "matchResources", M(39), PTR)],
     },
     // 48
     Msg {
@@ -529,46 +422,31 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.api.admissionregistration.v1alpha1.MutatingAdmissionPolicyBindingList",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(19), 0),
-            F(2, "items", M(46), REP | NOOMIT),
-        ],
+        fields: &[F(1, "metadata", M(19), 0), F(2, "items", M(46), REP | NOOMIT)],
     },
     // 50
     Msg {
         name: "io.k8s.api.admissionregistration.v1alpha1.MutatingAdmissionPolicyList",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(19), 0),
-            F(2, "items", M(41), REP | NOOMIT),
-        ],
+        fields: &[F(1, "metadata", M(19), 0), F(2, "items", M(41), REP | NOOMIT)],
     },
     // 51
     Msg {
         name: "io.k8s.api.admissionregistration.v1beta1.AuditAnnotation",
         special: X::None,
-        fields: &[
-            F(1, "key", S, NOOMIT),
-            F(2, "valueExpression", S, NOOMIT),
-        ],
+        fields: &[F(1, "key", S, NOOMIT), F(2, "valueExpression", S, NOOMIT)],
     },
     // 52
     Msg {
         name: "io.k8s.api.admissionregistration.v1beta1.ExpressionWarning",
         special: X::None,
-        fields: &[
-            F(2, "fieldRef", S, NOOMIT),
-            F(3, "warning", S, NOOMIT),
-        ],
+        fields: &[F(2, "fieldRef", S, NOOMIT), F(3, "warning", S, NOOMIT)],
     },
     // 53
     Msg {
         name: "io.k8s.api.admissionregistration.v1beta1.MatchCondition",
         special: X::None,
-        fields: &[
-            F(1, "name", S, NOOMIT),
-            F(2, "expression", S, NOOMIT),
-        ],
+        fields: &[F(1, "name", S, NOOMIT), F(2, "expression", S, NOOMIT)],
     },
     // 54
     Msg {
@@ -586,19 +464,13 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.api.admissionregistration.v1beta1.NamedRuleWithOperations",
         special: X::None,
-        fields: &[
-            F(1, "resourceNames", S, REP),
-            F(2, "-", M(7), INLINE),
-        ],
+        fields: &[F(1, "resourceNames", S, REP), F(2, "-", M(7), INLINE)],
     },
     // 56
     Msg {
         name: "io.k8s.api.admissionregistration.v1beta1.ParamKind",
         special: X::None,
-        fields: &[
-            F(1, "apiVersion", S, 0),
-            F(2, "kind", S, 0),
-        ],
+        fields: &[F(1, "apiVersion", S, 0), F(2, "kind", S, 0)],
     },
     // 57
     Msg {
@@ -615,19 +487,13 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.api.admissionregistration.v1beta1.TypeChecking",
         special: X::None,
-        fields: &[
-            F(1, "expressionWarnings", M(52), REP),
-        ],
+        fields: &[F(1, "expressionWarnings", M(52), REP)],
     },
     // 59
     Msg {
         name: "io.k8s.api.admissionregistration.v1beta1.ValidatingAdmissionPolicy",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(13), 0),
-            F(2, "spec", M(60), 0),
-            F(3, "status", M(63), 0),
-        ],
+        fields: &[F(1, "metadata", M(13), 0), F(2, "spec", M(60), 0), F(3, "status", M(63), 0)],
     },
     // 60
     Msg {
@@ -658,29 +524,19 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.api.admissionregistration.v1beta1.Variable",
         special: X::None,
-        fields: &[
-            F(1, "name", S, NOOMIT),
-            F(2, "expression", S, NOOMIT),
-        ],
+        fields: &[F(1, "name", S, NOOMIT), F(2, "expression", S, NOOMIT)],
     },
     // 63
     Msg {
         name: "io.k8s.api.admissionregistration.v1beta1.ValidatingAdmissionPolicyStatus",
         special: X::None,
-        fields: &[
-            F(1, "observedGeneration", I64, 0),
-            F(2, "typeChecking", M(58), PTR),
-            F(3, "conditions", M(28), REP),
-        ],
+        fields: &[F(1, "observedGeneration", I64, 0), F(2, "typeChecking", M(58), PTR), F(3, "conditions", M(28), REP)],
     },
     // 64
     Msg {
         name: "io.k8s.api.admissionregistration.v1beta1.ValidatingAdmissionPolicyBinding",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(13), 0),
-            F(2, "spec", M(65), 0),
-        ],
+        fields: &[F(1, "metadata", M(13), 0), F(2, "spec", M(65), 0)],
     },
     // 65
     Msg {
@@ -697,19 +553,13 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.api.admissionregistration.v1beta1.ValidatingAdmissionPolicyBindingList",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(19), 0),
-            F(2, "items", M(64), REP | NOOMIT),
-        ],
+        fields: &[F(1, "metadata", M(19), 0), F(2, "items", M(64), REP | NOOMIT)],
     },
     // 67
     Msg {
         name: "io.k8s.api.admissionregistration.v1beta1.ValidatingAdmissionPolicyList",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(19), 0),
-            F(2, "items", M(59), REP | NOOMIT),
-        ],
+        fields: &[F(1, "metadata", M(19), 0), F(2, "items", M(59), REP | NOOMIT)],
     },
     // 68
     Msg {
@@ -726,11 +576,7 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.api.apiserverinternal.v1alpha1.StorageVersion",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(13), 0),
-            F(2, "spec", M(70), NOOMIT),
-            F(3, "status", M(71), NOOMIT),
-        ],
+        fields: &[F(1, "metadata", M(13), 0), F(2, "spec", M(70), NOOMIT), F(3, "status", M(71), NOOMIT)],
     },
     // 70
     Msg { name: "io.k8s.api.apiserverinternal.v1alpha1.StorageVersionSpec", special: X::None, fields: &[] },
@@ -761,47 +607,27 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.api.apiserverinternal.v1alpha1.StorageVersionList",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(19), 0),
-            F(2, "items", M(69), REP | NOOMIT),
-        ],
+        fields: &[F(1, "metadata", M(19), 0), F(2, "items", M(69), REP | NOOMIT)],
     },
     // 74
     Msg {
         name: "io.k8s.api.apps.v1.ControllerRevision",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(13), 0),
-            F(2, "data", M(75), 0),
-            F(3, "revision", I64, NOOMIT),
-        ],
+        fields: &[F(1, "metadata", M(13), 0), F(2, "data", M(75), 0), F(3, "revision", I64, NOOMIT)],
     },
     // 75
-    Msg {
-        name: "io.k8s.apimachinery.pkg.runtime.RawExtension",
-        special: X::RawJson,
-        fields: &[
-            F(1, "raw", Y, 0),
-        ],
-    },
+    Msg { name: "io.k8s.apimachinery.pkg.runtime.RawExtension", special: X::RawJson, fields: &[F(1, "raw", Y, 0)] },
     // 76
     Msg {
         name: "io.k8s.api.apps.v1.ControllerRevisionList",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(19), 0),
-            F(2, "items", M(74), REP | NOOMIT),
-        ],
+        fields: &[F(1, "metadata", M(19), 0), F(2, "items", M(74), REP | NOOMIT)],
     },
     // 77
     Msg {
         name: "io.k8s.api.apps.v1.DaemonSet",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(13), 0),
-            F(2, "spec", M(78), 0),
-            F(3, "status", M(186), 0),
-        ],
+        fields: &[F(1, "metadata", M(13), 0), F(2, "spec", M(78), 0), F(3, "status", M(186), 0)],
     },
     // 78
     Msg {
@@ -819,10 +645,7 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.api.core.v1.PodTemplateSpec",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(13), 0),
-            F(2, "spec", M(80), 0),
-        ],
+        fields: &[F(1, "metadata", M(13), 0), F(2, "spec", M(80), 0)],
     },
     // 80
     Msg {
@@ -875,10 +698,7 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.api.core.v1.Volume",
         special: X::None,
-        fields: &[
-            F(1, "name", S, NOOMIT),
-            F(2, "-", M(82), INLINE),
-        ],
+        fields: &[F(1, "name", S, NOOMIT), F(2, "-", M(82), INLINE)],
     },
     // 82
     Msg {
@@ -921,59 +741,37 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.api.core.v1.HostPathVolumeSource",
         special: X::None,
-        fields: &[
-            F(1, "path", S, NOOMIT),
-            F(2, "type", S, PTR),
-        ],
+        fields: &[F(1, "path", S, NOOMIT), F(2, "type", S, PTR)],
     },
     // 84
     Msg {
         name: "io.k8s.api.core.v1.EmptyDirVolumeSource",
         special: X::None,
-        fields: &[
-            F(1, "medium", S, 0),
-            F(2, "sizeLimit", M(85), PTR),
-        ],
+        fields: &[F(1, "medium", S, 0), F(2, "sizeLimit", M(85), PTR)],
     },
     // 85
     Msg {
         name: "io.k8s.apimachinery.pkg.api.resource.Quantity",
         special: X::Quantity,
-        fields: &[
-            F(1, "string", S, 0),
-        ],
+        fields: &[F(1, "string", S, 0)],
     },
     // 86
     Msg {
         name: "io.k8s.api.core.v1.GCEPersistentDiskVolumeSource",
         special: X::None,
-        fields: &[
-            F(1, "pdName", S, NOOMIT),
-            F(2, "fsType", S, 0),
-            F(3, "partition", I32, 0),
-            F(4, "readOnly", B, 0),
-        ],
+        fields: &[F(1, "pdName", S, NOOMIT), F(2, "fsType", S, 0), F(3, "partition", I32, 0), F(4, "readOnly", B, 0)],
     },
     // 87
     Msg {
         name: "io.k8s.api.core.v1.AWSElasticBlockStoreVolumeSource",
         special: X::None,
-        fields: &[
-            F(1, "volumeID", S, NOOMIT),
-            F(2, "fsType", S, 0),
-            F(3, "partition", I32, 0),
-            F(4, "readOnly", B, 0),
-        ],
+        fields: &[F(1, "volumeID", S, NOOMIT), F(2, "fsType", S, 0), F(3, "partition", I32, 0), F(4, "readOnly", B, 0)],
     },
     // 88
     Msg {
         name: "io.k8s.api.core.v1.GitRepoVolumeSource",
         special: X::None,
-        fields: &[
-            F(1, "repository", S, NOOMIT),
-            F(2, "revision", S, 0),
-            F(3, "directory", S, 0),
-        ],
+        fields: &[F(1, "repository", S, NOOMIT), F(2, "revision", S, 0), F(3, "directory", S, 0)],
     },
     // 89
     Msg {
@@ -990,21 +788,13 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.api.core.v1.KeyToPath",
         special: X::None,
-        fields: &[
-            F(1, "key", S, NOOMIT),
-            F(2, "path", S, NOOMIT),
-            F(3, "mode", I32, PTR),
-        ],
+        fields: &[F(1, "key", S, NOOMIT), F(2, "path", S, NOOMIT), F(3, "mode", I32, PTR)],
     },
     // 91
     Msg {
         name: "io.k8s.api.core.v1.NFSVolumeSource",
         special: X::None,
-        fields: &[
-            F(1, "server", S, NOOMIT),
-            F(2, "path", S, NOOMIT),
-            F(3, "readOnly", B, 0),
-        ],
+        fields: &[F(1, "server", S, NOOMIT), F(2, "path", S, NOOMIT), F(3, "readOnly", B, 0)],
     },
     // 92
     Msg {
@@ -1025,31 +815,18 @@ pub(super) static MSGS: [Msg; 612] = [
         ],
     },
     // 93
-    Msg {
-        name: "io.k8s.api.core.v1.LocalObjectReference",
-        special: X::None,
-        fields: &[
-            F(1, "name", S, 0),
-        ],
-    },
+    Msg { name: "io.k8s.api.core.v1.LocalObjectReference", special: X::None, fields: &[F(1, "name", S, 0)] },
     // 94
     Msg {
         name: "io.k8s.api.core.v1.GlusterfsVolumeSource",
         special: X::None,
-        fields: &[
-            F(1, "endpoints", S, NOOMIT),
-            F(2, "path", S, NOOMIT),
-            F(3, "readOnly", B, 0),
-        ],
+        fields: &[F(1, "endpoints", S, NOOMIT), F(2, "path", S, NOOMIT), F(3, "readOnly", B, 0)],
     },
     // 95
     Msg {
         name: "io.k8s.api.core.v1.PersistentVolumeClaimVolumeSource",
         special: X::None,
-        fields: &[
-            F(1, "claimName", S, NOOMIT),
-            F(2, "readOnly", B, 0),
-        ],
+        fields: &[F(1, "claimName", S, NOOMIT), F(2, "readOnly", B, 0)],
     },
     // 96
     Msg {
@@ -1106,19 +883,13 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.api.core.v1.FlockerVolumeSource",
         special: X::None,
-        fields: &[
-            F(1, "datasetName", S, 0),
-            F(2, "datasetUUID", S, 0),
-        ],
+        fields: &[F(1, "datasetName", S, 0), F(2, "datasetUUID", S, 0)],
     },
     // 101
     Msg {
         name: "io.k8s.api.core.v1.DownwardAPIVolumeSource",
         special: X::None,
-        fields: &[
-            F(1, "items", M(102), REP),
-            F(2, "defaultMode", I32, PTR),
-        ],
+        fields: &[F(1, "items", M(102), REP), F(2, "defaultMode", I32, PTR)],
     },
     // 102
     Msg {
@@ -1135,20 +906,13 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.api.core.v1.ObjectFieldSelector",
         special: X::None,
-        fields: &[
-            F(1, "apiVersion", S, 0),
-            F(2, "fieldPath", S, NOOMIT),
-        ],
+        fields: &[F(1, "apiVersion", S, 0), F(2, "fieldPath", S, NOOMIT)],
     },
     // 104
     Msg {
         name: "io.k8s.api.core.v1.ResourceFieldSelector",
         special: X::None,
-        fields: &[
-            F(1, "containerName", S, 0),
-            F(2, "resource", S, NOOMIT),
-            F(3, "divisor", M(85), 0),
-        ],
+        fields: &[F(1, "containerName", S, 0), F(2, "resource", S, NOOMIT), F(3, "divisor", M(85), 0)],
     },
     // 105
     Msg {
@@ -1166,11 +930,7 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.api.core.v1.AzureFileVolumeSource",
         special: X::None,
-        fields: &[
-            F(1, "secretName", S, NOOMIT),
-            F(2, "shareName", S, NOOMIT),
-            F(3, "readOnly", B, 0),
-        ],
+        fields: &[F(1, "secretName", S, NOOMIT), F(2, "shareName", S, NOOMIT), F(3, "readOnly", B, 0)],
     },
     // 107
     Msg {
@@ -1224,19 +984,13 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.api.core.v1.PhotonPersistentDiskVolumeSource",
         special: X::None,
-        fields: &[
-            F(1, "pdID", S, NOOMIT),
-            F(2, "fsType", S, 0),
-        ],
+        fields: &[F(1, "pdID", S, NOOMIT), F(2, "fsType", S, 0)],
     },
     // 112
     Msg {
         name: "io.k8s.api.core.v1.ProjectedVolumeSource",
         special: X::None,
-        fields: &[
-            F(1, "sources", M(113), REP | NOOMIT),
-            F(2, "defaultMode", I32, PTR),
-        ],
+        fields: &[F(1, "sources", M(113), REP | NOOMIT), F(2, "defaultMode", I32, PTR)],
     },
     // 113
     Msg {
@@ -1254,39 +1008,21 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.api.core.v1.SecretProjection",
         special: X::None,
-        fields: &[
-            F(1, "-", M(93), INLINE),
-            F(2, "items", M(90), REP),
-            F(4, "optional", B, PTR),
-        ],
+        fields: &[F(1, "-", M(93), INLINE), F(2, "items", M(90), REP), F(4, "optional", B, PTR)],
     },
     // 115
-    Msg {
-        name: "io.k8s.api.core.v1.DownwardAPIProjection",
-        special: X::None,
-        fields: &[
-            F(1, "items", M(102), REP),
-        ],
-    },
+    Msg { name: "io.k8s.api.core.v1.DownwardAPIProjection", special: X::None, fields: &[F(1, "items", M(102), REP)] },
     // 116
     Msg {
         name: "io.k8s.api.core.v1.ConfigMapProjection",
         special: X::None,
-        fields: &[
-            F(1, "-", M(93), INLINE),
-            F(2, "items", M(90), REP),
-            F(4, "optional", B, PTR),
-        ],
+        fields: &[F(1, "-", M(93), INLINE), F(2, "items", M(90), REP), F(4, "optional", B, PTR)],
     },
     // 117
     Msg {
         name: "io.k8s.api.core.v1.ServiceAccountTokenProjection",
         special: X::None,
-        fields: &[
-            F(1, "audience", S, 0),
-            F(2, "expirationSeconds", I64, PTR),
-            F(3, "path", S, NOOMIT),
-        ],
+        fields: &[F(1, "audience", S, 0), F(2, "expirationSeconds", I64, PTR), F(3, "path", S, NOOMIT)],
     },
     // 118
     Msg {
@@ -1304,11 +1040,7 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.api.core.v1.PortworxVolumeSource",
         special: X::None,
-        fields: &[
-            F(1, "volumeID", S, NOOMIT),
-            F(2, "fsType", S, 0),
-            F(3, "readOnly", B, 0),
-        ],
+        fields: &[F(1, "volumeID", S, NOOMIT), F(2, "fsType", S, 0), F(3, "readOnly", B, 0)],
     },
     // 120
     Msg {
@@ -1355,18 +1087,13 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.api.core.v1.EphemeralVolumeSource",
         special: X::None,
-        fields: &[
-            F(1, "volumeClaimTemplate", M(124), PTR),
-        ],
+        fields: &[F(1, "volumeClaimTemplate", M(124), PTR)],
     },
     // 124
     Msg {
         name: "io.k8s.api.core.v1.PersistentVolumeClaimTemplate",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(13), 0),
-            F(2, "spec", M(125), NOOMIT),
-        ],
+        fields: &[F(1, "metadata", M(13), 0), F(2, "spec", M(125), NOOMIT)],
     },
     // 125
     Msg {
@@ -1388,20 +1115,13 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.api.core.v1.VolumeResourceRequirements",
         special: X::None,
-        fields: &[
-            F(1, "limits", M(85), MAP),
-            F(2, "requests", M(85), MAP),
-        ],
+        fields: &[F(1, "limits", M(85), MAP), F(2, "requests", M(85), MAP)],
     },
     // 127
     Msg {
         name: "io.k8s.api.core.v1.TypedLocalObjectReference",
         special: X::None,
-        fields: &[
-            F(1, "apiGroup", S, PTR | NOOMIT),
-            F(2, "kind", S, NOOMIT),
-            F(3, "name", S, NOOMIT),
-        ],
+        fields: &[F(1, "apiGroup", S, PTR | NOOMIT), F(2, "kind", S, NOOMIT), F(3, "name", S, NOOMIT)],
     },
     // 128
     Msg {
@@ -1418,10 +1138,7 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.api.core.v1.ImageVolumeSource",
         special: X::None,
-        fields: &[
-            F(1, "reference", S, 0),
-            F(2, "pullPolicy", S, 0),
-        ],
+        fields: &[F(1, "reference", S, 0), F(2, "pullPolicy", S, 0)],
     },
     // 130
     Msg {
@@ -1470,39 +1187,25 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.api.core.v1.EnvFromSource",
         special: X::None,
-        fields: &[
-            F(1, "prefix", S, 0),
-            F(2, "configMapRef", M(133), PTR),
-            F(3, "secretRef", M(134), PTR),
-        ],
+        fields: &[F(1, "prefix", S, 0), F(2, "configMapRef", M(133), PTR), F(3, "secretRef", M(134), PTR)],
     },
     // 133
     Msg {
         name: "io.k8s.api.core.v1.ConfigMapEnvSource",
         special: X::None,
-        fields: &[
-            F(1, "-", M(93), INLINE),
-            F(2, "optional", B, PTR),
-        ],
+        fields: &[F(1, "-", M(93), INLINE), F(2, "optional", B, PTR)],
     },
     // 134
     Msg {
         name: "io.k8s.api.core.v1.SecretEnvSource",
         special: X::None,
-        fields: &[
-            F(1, "-", M(93), INLINE),
-            F(2, "optional", B, PTR),
-        ],
+        fields: &[F(1, "-", M(93), INLINE), F(2, "optional", B, PTR)],
     },
     // 135
     Msg {
         name: "io.k8s.api.core.v1.EnvVar",
         special: X::None,
-        fields: &[
-            F(1, "name", S, NOOMIT),
-            F(2, "value", S, 0),
-            F(3, "valueFrom", M(136), PTR),
-        ],
+        fields: &[F(1, "name", S, NOOMIT), F(2, "value", S, 0), F(3, "valueFrom", M(136), PTR)],
     },
     // 136
     Msg {
@@ -1519,49 +1222,31 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.api.core.v1.ConfigMapKeySelector",
         special: X::None,
-        fields: &[
-            F(1, "-", M(93), INLINE),
-            F(2, "key", S, NOOMIT),
-            F(3, "optional", B, PTR),
-        ],
+        fields: &[F(1, "-", M(93), INLINE), F(2, "key", S, NOOMIT), F(3, "optional", B, PTR)],
     },
     // 138
     Msg {
         name: "io.k8s.api.core.v1.SecretKeySelector",
         special: X::None,
-        fields: &[
-            F(1, "-", M(93), INLINE),
-            F(2, "key", S, NOOMIT),
-            F(3, "optional", B, PTR),
-        ],
+        fields: &[F(1, "-", M(93), INLINE), F(2, "key", S, NOOMIT), F(3, "optional", B, PTR)],
     },
     // 139
     Msg {
         name: "io.k8s.api.core.v1.ResourceRequirements",
         special: X::None,
-        fields: &[
-            F(1, "limits", M(85), MAP),
-            F(2, "requests", M(85), MAP),
-            F(3, "claims", M(140), REP),
-        ],
+        fields: &[F(1, "limits", M(85), MAP), F(2, "requests", M(85), MAP), F(3, "claims", M(140), REP)],
     },
     // 140
     Msg {
         name: "io.k8s.api.core.v1.ResourceClaim",
         special: X::None,
-        fields: &[
-            F(1, "name", S, NOOMIT),
-            F(2, "request", S, 0),
-        ],
+        fields: &[F(1, "name", S, NOOMIT), F(2, "request", S, 0)],
     },
     // 141
     Msg {
         name: "io.k8s.api.core.v1.ContainerResizePolicy",
         special: X::None,
-        fields: &[
-            F(1, "resourceName", S, NOOMIT),
-            F(2, "restartPolicy", S, NOOMIT),
-        ],
+        fields: &[F(1, "resourceName", S, NOOMIT), F(2, "restartPolicy", S, NOOMIT)],
     },
     // 142
     Msg {
@@ -1581,10 +1266,7 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.api.core.v1.VolumeDevice",
         special: X::None,
-        fields: &[
-            F(1, "name", S, NOOMIT),
-            F(2, "devicePath", S, NOOMIT),
-        ],
+        fields: &[F(1, "name", S, NOOMIT), F(2, "devicePath", S, NOOMIT)],
     },
     // 144
     Msg {
@@ -1612,13 +1294,7 @@ pub(super) static MSGS: [Msg; 612] = [
         ],
     },
     // 146
-    Msg {
-        name: "io.k8s.api.core.v1.ExecAction",
-        special: X::None,
-        fields: &[
-            F(1, "command", S, REP),
-        ],
-    },
+    Msg { name: "io.k8s.api.core.v1.ExecAction", special: X::None, fields: &[F(1, "command", S, REP)] },
     // 147
     Msg {
         name: "io.k8s.api.core.v1.HTTPGetAction",
@@ -1635,47 +1311,31 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.apimachinery.pkg.util.intstr.IntOrString",
         special: X::IntOrString,
-        fields: &[
-            F(1, "type", I64, 0),
-            F(2, "int_val", I32, 0),
-            F(3, "str_val", S, 0),
-        ],
+        fields: &[F(1, "type", I64, 0), F(2, "int_val", I32, 0), F(3, "str_val", S, 0)],
     },
     // 149
     Msg {
         name: "io.k8s.api.core.v1.HTTPHeader",
         special: X::None,
-        fields: &[
-            F(1, "name", S, NOOMIT),
-            F(2, "value", S, NOOMIT),
-        ],
+        fields: &[F(1, "name", S, NOOMIT), F(2, "value", S, NOOMIT)],
     },
     // 150
     Msg {
         name: "io.k8s.api.core.v1.TCPSocketAction",
         special: X::None,
-        fields: &[
-            F(1, "port", M(148), NOOMIT),
-            F(2, "host", S, 0),
-        ],
+        fields: &[F(1, "port", M(148), NOOMIT), F(2, "host", S, 0)],
     },
     // 151
     Msg {
         name: "io.k8s.api.core.v1.GRPCAction",
         special: X::None,
-        fields: &[
-            F(1, "port", I32, NOOMIT),
-            F(2, "service", S, PTR | NOOMIT),
-        ],
+        fields: &[F(1, "port", I32, NOOMIT), F(2, "service", S, PTR | NOOMIT)],
     },
     // 152
     Msg {
         name: "io.k8s.api.core.v1.Lifecycle",
         special: X::None,
-        fields: &[
-            F(1, "postStart", M(153), PTR),
-            F(2, "preStop", M(153), PTR),
-        ],
+        fields: &[F(1, "postStart", M(153), PTR), F(2, "preStop", M(153), PTR)],
     },
     // 153
     Msg {
@@ -1689,13 +1349,7 @@ pub(super) static MSGS: [Msg; 612] = [
         ],
     },
     // 154
-    Msg {
-        name: "io.k8s.api.core.v1.SleepAction",
-        special: X::None,
-        fields: &[
-            F(1, "seconds", I64, NOOMIT),
-        ],
-    },
+    Msg { name: "io.k8s.api.core.v1.SleepAction", special: X::None, fields: &[F(1, "seconds", I64, NOOMIT)] },
     // 155
     Msg {
         name: "io.k8s.api.core.v1.SecurityContext",
@@ -1719,21 +1373,13 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.api.core.v1.Capabilities",
         special: X::None,
-        fields: &[
-            F(1, "add", S, REP),
-            F(2, "drop", S, REP),
-        ],
+        fields: &[F(1, "add", S, REP), F(2, "drop", S, REP)],
     },
     // 157
     Msg {
         name: "io.k8s.api.core.v1.SELinuxOptions",
         special: X::None,
-        fields: &[
-            F(1, "user", S, 0),
-            F(2, "role", S, 0),
-            F(3, "type", S, 0),
-            F(4, "level", S, 0),
-        ],
+        fields: &[F(1, "user", S, 0), F(2, "role", S, 0), F(3, "type", S, 0), F(4, "level", S, 0)],
     },
     // 158
     Msg {
@@ -1750,28 +1396,19 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.api.core.v1.SeccompProfile",
         special: X::None,
-        fields: &[
-            F(1, "type", S, NOOMIT),
-            F(2, "localhostProfile", S, PTR),
-        ],
+        fields: &[F(1, "type", S, NOOMIT), F(2, "localhostProfile", S, PTR)],
     },
     // 160
     Msg {
         name: "io.k8s.api.core.v1.AppArmorProfile",
         special: X::None,
-        fields: &[
-            F(1, "type", S, NOOMIT),
-            F(2, "localhostProfile", S, PTR),
-        ],
+        fields: &[F(1, "type", S, NOOMIT), F(2, "localhostProfile", S, PTR)],
     },
     // 161
     Msg {
         name: "io.k8s.api.core.v1.EphemeralContainer",
         special: X::None,
-        fields: &[
-            F(1, "-", M(162), INLINE),
-            F(2, "targetContainerName", S, 0),
-        ],
+        fields: &[F(1, "-", M(162), INLINE), F(2, "targetContainerName", S, 0)],
     },
     // 162
     Msg {
@@ -1828,10 +1465,7 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.api.core.v1.Sysctl",
         special: X::None,
-        fields: &[
-            F(1, "name", S, NOOMIT),
-            F(2, "value", S, NOOMIT),
-        ],
+        fields: &[F(1, "name", S, NOOMIT), F(2, "value", S, NOOMIT)],
     },
     // 165
     Msg {
@@ -1856,37 +1490,25 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.api.core.v1.NodeSelector",
         special: X::None,
-        fields: &[
-            F(1, "nodeSelectorTerms", M(168), REP | NOOMIT),
-        ],
+        fields: &[F(1, "nodeSelectorTerms", M(168), REP | NOOMIT)],
     },
     // 168
     Msg {
         name: "io.k8s.api.core.v1.NodeSelectorTerm",
         special: X::None,
-        fields: &[
-            F(1, "matchExpressions", M(169), REP),
-            F(2, "matchFields", M(169), REP),
-        ],
+        fields: &[F(1, "matchExpressions", M(169), REP), F(2, "matchFields", M(169), REP)],
     },
     // 169
     Msg {
         name: "io.k8s.api.core.v1.NodeSelectorRequirement",
         special: X::None,
-        fields: &[
-            F(1, "key", S, NOOMIT),
-            F(2, "operator", S, NOOMIT),
-            F(3, "values", S, REP),
-        ],
+        fields: &[F(1, "key", S, NOOMIT), F(2, "operator", S, NOOMIT), F(3, "values", S, REP)],
     },
     // 170
     Msg {
         name: "io.k8s.api.core.v1.PreferredSchedulingTerm",
         special: X::None,
-        fields: &[
-            F(1, "weight", I32, NOOMIT),
-            F(2, "preference", M(168), NOOMIT),
-        ],
+        fields: &[F(1, "weight", I32, NOOMIT), F(2, "preference", M(168), NOOMIT)],
     },
     // 171
     Msg {
@@ -1914,10 +1536,7 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.api.core.v1.WeightedPodAffinityTerm",
         special: X::None,
-        fields: &[
-            F(1, "weight", I32, NOOMIT),
-            F(2, "podAffinityTerm", M(172), NOOMIT),
-        ],
+        fields: &[F(1, "weight", I32, NOOMIT), F(2, "podAffinityTerm", M(172), NOOMIT)],
     },
     // 174
     Msg {
@@ -1944,38 +1563,22 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.api.core.v1.HostAlias",
         special: X::None,
-        fields: &[
-            F(1, "ip", S, NOOMIT),
-            F(2, "hostnames", S, REP),
-        ],
+        fields: &[F(1, "ip", S, NOOMIT), F(2, "hostnames", S, REP)],
     },
     // 177
     Msg {
         name: "io.k8s.api.core.v1.PodDNSConfig",
         special: X::None,
-        fields: &[
-            F(1, "nameservers", S, REP),
-            F(2, "searches", S, REP),
-            F(3, "options", M(178), REP),
-        ],
+        fields: &[F(1, "nameservers", S, REP), F(2, "searches", S, REP), F(3, "options", M(178), REP)],
     },
     // 178
     Msg {
         name: "io.k8s.api.core.v1.PodDNSConfigOption",
         special: X::None,
-        fields: &[
-            F(1, "name", S, 0),
-            F(2, "value", S, PTR),
-        ],
+        fields: &[F(1, "name", S, 0), F(2, "value", S, PTR)],
     },
     // 179
-    Msg {
-        name: "io.k8s.api.core.v1.PodReadinessGate",
-        special: X::None,
-        fields: &[
-            F(1, "conditionType", S, NOOMIT),
-        ],
-    },
+    Msg { name: "io.k8s.api.core.v1.PodReadinessGate", special: X::None, fields: &[F(1, "conditionType", S, NOOMIT)] },
     // 180
     Msg {
         name: "io.k8s.api.core.v1.TopologySpreadConstraint",
@@ -1992,21 +1595,9 @@ pub(super) static MSGS: [Msg; 612] = [
         ],
     },
     // 181
-    Msg {
-        name: "io.k8s.api.core.v1.PodOS",
-        special: X::None,
-        fields: &[
-            F(1, "name", S, NOOMIT),
-        ],
-    },
+    Msg { name: "io.k8s.api.core.v1.PodOS", special: X::None, fields: &[F(1, "name", S, NOOMIT)] },
     // 182
-    Msg {
-        name: "io.k8s.api.core.v1.PodSchedulingGate",
-        special: X::None,
-        fields: &[
-            F(1, "name", S, NOOMIT),
-        ],
-    },
+    Msg { name: "io.k8s.api.core.v1.PodSchedulingGate", special: X::None, fields: &[F(1, "name", S, NOOMIT)] },
     // 183
     Msg {
         name: "io.k8s.api.core.v1.PodResourceClaim",
@@ -2021,19 +1612,13 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.api.apps.v1.DaemonSetUpdateStrategy",
         special: X::None,
-        fields: &[
-            F(1, "type", S, 0),
-            F(2, "rollingUpdate", M(185), PTR),
-        ],
+        fields: &[F(1, "type", S, 0), F(2, "rollingUpdate", M(185), PTR)],
     },
     // 185
     Msg {
         name: "io.k8s.api.apps.v1.RollingUpdateDaemonSet",
         special: X::None,
-        fields: &[
-            F(1, "maxUnavailable", M(148), PTR),
-            F(2, "maxSurge", M(148), PTR),
-        ],
+        fields: &[F(1, "maxUnavailable", M(148), PTR), F(2, "maxSurge", M(148), PTR)],
     },
     // 186
     Msg {
@@ -2068,20 +1653,13 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.api.apps.v1.DaemonSetList",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(19), 0),
-            F(2, "items", M(77), REP | NOOMIT),
-        ],
+        fields: &[F(1, "metadata", M(19), 0), F(2, "items", M(77), REP | NOOMIT)],
     },
     // 189
     Msg {
         name: "io.k8s.api.apps.v1.Deployment",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(13), 0),
-            F(2, "spec", M(190), 0),
-            F(3, "status", M(193), 0),
-        ],
+        fields: &[F(1, "metadata", M(13), 0), F(2, "spec", M(190), 0), F(3, "status", M(193), 0)],
     },
     // 190
     Msg {
@@ -2102,19 +1680,13 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.api.apps.v1.DeploymentStrategy",
         special: X::None,
-        fields: &[
-            F(1, "type", S, 0),
-            F(2, "rollingUpdate", M(192), PTR),
-        ],
+        fields: &[F(1, "type", S, 0), F(2, "rollingUpdate", M(192), PTR)],
     },
     // 192
     Msg {
         name: "io.k8s.api.apps.v1.RollingUpdateDeployment",
         special: X::None,
-        fields: &[
-            F(1, "maxUnavailable", M(148), PTR),
-            F(2, "maxSurge", M(148), PTR),
-        ],
+        fields: &[F(1, "maxUnavailable", M(148), PTR), F(2, "maxSurge", M(148), PTR)],
     },
     // 193
     Msg {
@@ -2148,20 +1720,13 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.api.apps.v1.DeploymentList",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(19), 0),
-            F(2, "items", M(189), REP | NOOMIT),
-        ],
+        fields: &[F(1, "metadata", M(19), 0), F(2, "items", M(189), REP | NOOMIT)],
     },
     // 196
     Msg {
         name: "io.k8s.api.apps.v1.ReplicaSet",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(13), 0),
-            F(2, "spec", M(197), 0),
-            F(3, "status", M(198), 0),
-        ],
+        fields: &[F(1, "metadata", M(13), 0), F(2, "spec", M(197), 0), F(3, "status", M(198), 0)],
     },
     // 197
     Msg {
@@ -2203,29 +1768,19 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.api.apps.v1.ReplicaSetList",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(19), 0),
-            F(2, "items", M(196), REP | NOOMIT),
-        ],
+        fields: &[F(1, "metadata", M(19), 0), F(2, "items", M(196), REP | NOOMIT)],
     },
     // 201
     Msg {
         name: "io.k8s.api.apps.v1.RollingUpdateStatefulSetStrategy",
         special: X::None,
-        fields: &[
-            F(1, "partition", I32, PTR),
-            F(2, "maxUnavailable", M(148), PTR),
-        ],
+        fields: &[F(1, "partition", I32, PTR), F(2, "maxUnavailable", M(148), PTR)],
     },
     // 202
     Msg {
         name: "io.k8s.api.apps.v1.StatefulSet",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(13), 0),
-            F(2, "spec", M(203), 0),
-            F(3, "status", M(211), 0),
-        ],
+        fields: &[F(1, "metadata", M(13), 0), F(2, "spec", M(203), 0), F(3, "status", M(211), 0)],
     },
     // 203
     Msg {
@@ -2249,11 +1804,7 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.api.core.v1.PersistentVolumeClaim",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(13), 0),
-            F(2, "spec", M(125), 0),
-            F(3, "status", M(205), 0),
-        ],
+        fields: &[F(1, "metadata", M(13), 0), F(2, "spec", M(125), 0), F(3, "status", M(205), 0)],
     },
     // 205
     Msg {
@@ -2287,37 +1838,22 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.api.core.v1.ModifyVolumeStatus",
         special: X::None,
-        fields: &[
-            F(1, "targetVolumeAttributesClassName", S, 0),
-            F(2, "status", S, NOOMIT),
-        ],
+        fields: &[F(1, "targetVolumeAttributesClassName", S, 0), F(2, "status", S, NOOMIT)],
     },
     // 208
     Msg {
         name: "io.k8s.api.apps.v1.StatefulSetUpdateStrategy",
         special: X::None,
-        fields: &[
-            F(1, "type", S, 0),
-            F(2, "rollingUpdate", M(201), PTR),
-        ],
+        fields: &[F(1, "type", S, 0), F(2, "rollingUpdate", M(201), PTR)],
     },
     // 209
     Msg {
         name: "io.k8s.api.apps.v1.StatefulSetPersistentVolumeClaimRetentionPolicy",
         special: X::None,
-        fields: &[
-            F(1, "whenDeleted", S, 0),
-            F(2, "whenScaled", S, 0),
-        ],
+        fields: &[F(1, "whenDeleted", S, 0), F(2, "whenScaled", S, 0)],
     },
     // 210
-    Msg {
-        name: "io.k8s.api.apps.v1.StatefulSetOrdinals",
-        special: X::None,
-        fields: &[
-            F(1, "start", I32, NOOMIT),
-        ],
-    },
+    Msg { name: "io.k8s.api.apps.v1.StatefulSetOrdinals", special: X::None, fields: &[F(1, "start", I32, NOOMIT)] },
     // 211
     Msg {
         name: "io.k8s.api.apps.v1.StatefulSetStatus",
@@ -2351,67 +1887,39 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.api.apps.v1.StatefulSetList",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(19), 0),
-            F(2, "items", M(202), REP | NOOMIT),
-        ],
+        fields: &[F(1, "metadata", M(19), 0), F(2, "items", M(202), REP | NOOMIT)],
     },
     // 214
     Msg {
         name: "io.k8s.api.authentication.v1.BoundObjectReference",
         special: X::None,
-        fields: &[
-            F(1, "kind", S, 0),
-            F(2, "apiVersion", S, 0),
-            F(3, "name", S, 0),
-            F(4, "uid", S, 0),
-        ],
+        fields: &[F(1, "kind", S, 0), F(2, "apiVersion", S, 0), F(3, "name", S, 0), F(4, "uid", S, 0)],
     },
     // 215
     Msg {
         name: "io.k8s.api.authentication.v1.SelfSubjectReview",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(13), 0),
-            F(2, "status", M(216), 0),
-        ],
+        fields: &[F(1, "metadata", M(13), 0), F(2, "status", M(216), 0)],
     },
     // 216
     Msg {
         name: "io.k8s.api.authentication.v1.SelfSubjectReviewStatus",
         special: X::None,
-        fields: &[
-            F(1, "userInfo", M(217), 0),
-        ],
+        fields: &[F(1, "userInfo", M(217), 0)],
     },
     // 217
     Msg {
         name: "io.k8s.api.authentication.v1.UserInfo",
         special: X::None,
-        fields: &[
-            F(1, "username", S, 0),
-            F(2, "uid", S, 0),
-            F(3, "groups", S, REP),
-            F(4, "extra", M(218), MAP),
-        ],
+        fields: &[F(1, "username", S, 0), F(2, "uid", S, 0), F(3, "groups", S, REP), F(4, "extra", M(218), MAP)],
     },
     // 218
-    Msg {
-        name: "io.k8s.api.authentication.v1.ExtraValue",
-        special: X::Items,
-        fields: &[
-            F(1, "items", S, REP),
-        ],
-    },
+    Msg { name: "io.k8s.api.authentication.v1.ExtraValue", special: X::Items, fields: &[F(1, "items", S, REP)] },
     // 219
     Msg {
         name: "io.k8s.api.authentication.v1.TokenRequest",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(13), 0),
-            F(2, "spec", M(220), NOOMIT),
-            F(3, "status", M(221), 0),
-        ],
+        fields: &[F(1, "metadata", M(13), 0), F(2, "spec", M(220), NOOMIT), F(3, "status", M(221), 0)],
     },
     // 220
     Msg {
@@ -2427,95 +1935,61 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.api.authentication.v1.TokenRequestStatus",
         special: X::None,
-        fields: &[
-            F(1, "token", S, NOOMIT),
-            F(2, "expirationTimestamp", M(14), NOOMIT),
-        ],
+        fields: &[F(1, "token", S, NOOMIT), F(2, "expirationTimestamp", M(14), NOOMIT)],
     },
     // 222
     Msg {
         name: "io.k8s.api.authentication.v1.TokenReview",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(13), 0),
-            F(2, "spec", M(223), NOOMIT),
-            F(3, "status", M(224), 0),
-        ],
+        fields: &[F(1, "metadata", M(13), 0), F(2, "spec", M(223), NOOMIT), F(3, "status", M(224), 0)],
     },
     // 223
     Msg {
         name: "io.k8s.api.authentication.v1.TokenReviewSpec",
         special: X::None,
-        fields: &[
-            F(1, "token", S, 0),
-            F(2, "audiences", S, REP),
-        ],
+        fields: &[F(1, "token", S, 0), F(2, "audiences", S, REP)],
     },
     // 224
     Msg {
         name: "io.k8s.api.authentication.v1.TokenReviewStatus",
         special: X::None,
-        fields: &[
-            F(1, "authenticated", B, 0),
-            F(2, "user", M(217), 0),
-            F(3, "error", S, 0),
-            F(4, "audiences", S, REP),
-        ],
+        fields: &[F(1, "authenticated", B, 0), F(2, "user", M(217), 0), F(3, "error", S, 0), F(4, "audiences", S, REP)],
     },
     // 225
     Msg {
         name: "io.k8s.api.authentication.v1beta1.SelfSubjectReview",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(13), 0),
-            F(2, "status", M(226), 0),
-        ],
+        fields: &[F(1, "metadata", M(13), 0), F(2, "status", M(226), 0)],
     },
     // 226
     Msg {
         name: "io.k8s.api.authentication.v1beta1.SelfSubjectReviewStatus",
         special: X::None,
-        fields: &[
-            F(1, "userInfo", M(217), 0),
-        ],
+        fields: &[F(1, "userInfo", M(217), 0)],
     },
     // 227
     Msg {
         name: "io.k8s.api.authorization.v1.FieldSelectorAttributes",
         special: X::None,
-        fields: &[
-            F(1, "rawSelector", S, 0),
-            F(2, "requirements", M(228), REP),
-        ],
+        fields: &[F(1, "rawSelector", S, 0), F(2, "requirements", M(228), REP)],
     },
     // 228
     Msg {
         name: "io.k8s.apimachinery.pkg.apis.meta.v1.FieldSelectorRequirement",
         special: X::None,
-        fields: &[
-            F(1, "key", S, NOOMIT),
-            F(2, "operator", S, NOOMIT),
-            F(3, "values", S, REP),
-        ],
+        fields: &[F(1, "key", S, NOOMIT), F(2, "operator", S, NOOMIT), F(3, "values", S, REP)],
     },
     // 229
     Msg {
         name: "io.k8s.api.authorization.v1.LabelSelectorAttributes",
         special: X::None,
-        fields: &[
-            F(1, "rawSelector", S, 0),
-            F(2, "requirements", M(5), REP),
-        ],
+        fields: &[F(1, "rawSelector", S, 0), F(2, "requirements", M(5), REP)],
     },
     // 230
     Msg {
         name: "io.k8s.api.authorization.v1.LocalSubjectAccessReview",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(13), 0),
-            F(2, "spec", M(231), NOOMIT),
-            F(3, "status", M(235), 0),
-        ],
+        fields: &[F(1, "metadata", M(13), 0), F(2, "spec", M(231), NOOMIT), F(3, "status", M(235), 0)],
     },
     // 231
     Msg {
@@ -2550,19 +2024,10 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.api.authorization.v1.NonResourceAttributes",
         special: X::None,
-        fields: &[
-            F(1, "path", S, 0),
-            F(2, "verb", S, 0),
-        ],
+        fields: &[F(1, "path", S, 0), F(2, "verb", S, 0)],
     },
     // 234
-    Msg {
-        name: "io.k8s.api.authorization.v1.ExtraValue",
-        special: X::Items,
-        fields: &[
-            F(1, "items", S, REP),
-        ],
-    },
+    Msg { name: "io.k8s.api.authorization.v1.ExtraValue", special: X::Items, fields: &[F(1, "items", S, REP)] },
     // 235
     Msg {
         name: "io.k8s.api.authorization.v1.SubjectAccessReviewStatus",
@@ -2578,10 +2043,7 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.api.authorization.v1.NonResourceRule",
         special: X::None,
-        fields: &[
-            F(1, "verbs", S, REP | NOOMIT),
-            F(2, "nonResourceURLs", S, REP),
-        ],
+        fields: &[F(1, "verbs", S, REP | NOOMIT), F(2, "nonResourceURLs", S, REP)],
     },
     // 237
     Msg {
@@ -2598,38 +2060,25 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.api.authorization.v1.SelfSubjectAccessReview",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(13), 0),
-            F(2, "spec", M(239), NOOMIT),
-            F(3, "status", M(235), 0),
-        ],
+        fields: &[F(1, "metadata", M(13), 0), F(2, "spec", M(239), NOOMIT), F(3, "status", M(235), 0)],
     },
     // 239
     Msg {
         name: "io.k8s.api.authorization.v1.SelfSubjectAccessReviewSpec",
         special: X::None,
-        fields: &[
-            F(1, "resourceAttributes", M(232), PTR),
-            F(2, "nonResourceAttributes", M(233), PTR),
-        ],
+        fields: &[F(1, "resourceAttributes", M(232), PTR), F(2, "nonResourceAttributes", M(233), PTR)],
     },
     // 240
     Msg {
         name: "io.k8s.api.authorization.v1.SelfSubjectRulesReview",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(13), 0),
-            F(2, "spec", M(241), NOOMIT),
-            F(3, "status", M(242), 0),
-        ],
+        fields: &[F(1, "metadata", M(13), 0), F(2, "spec", M(241), NOOMIT), F(3, "status", M(242), 0)],
     },
     // 241
     Msg {
         name: "io.k8s.api.authorization.v1.SelfSubjectRulesReviewSpec",
         special: X::None,
-        fields: &[
-            F(1, "namespace", S, 0),
-        ],
+        fields: &[F(1, "namespace", S, 0)],
     },
     // 242
     Msg {
@@ -2646,31 +2095,19 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.api.authorization.v1.SubjectAccessReview",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(13), 0),
-            F(2, "spec", M(231), NOOMIT),
-            F(3, "status", M(235), 0),
-        ],
+        fields: &[F(1, "metadata", M(13), 0), F(2, "spec", M(231), NOOMIT), F(3, "status", M(235), 0)],
     },
     // 244
     Msg {
         name: "io.k8s.api.autoscaling.v1.CrossVersionObjectReference",
         special: X::None,
-        fields: &[
-            F(1, "kind", S, NOOMIT),
-            F(2, "name", S, NOOMIT),
-            F(3, "apiVersion", S, 0),
-        ],
+        fields: &[F(1, "kind", S, NOOMIT), F(2, "name", S, NOOMIT), F(3, "apiVersion", S, 0)],
     },
     // 245
     Msg {
         name: "io.k8s.api.autoscaling.v1.HorizontalPodAutoscaler",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(13), 0),
-            F(2, "spec", M(246), 0),
-            F(3, "status", M(247), 0),
-        ],
+        fields: &[F(1, "metadata", M(13), 0), F(2, "spec", M(246), 0), F(3, "status", M(247), 0)],
     },
     // 246
     Msg {
@@ -2699,47 +2136,27 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.api.autoscaling.v1.HorizontalPodAutoscalerList",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(19), 0),
-            F(2, "items", M(245), REP | NOOMIT),
-        ],
+        fields: &[F(1, "metadata", M(19), 0), F(2, "items", M(245), REP | NOOMIT)],
     },
     // 249
     Msg {
         name: "io.k8s.api.autoscaling.v1.Scale",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(13), 0),
-            F(2, "spec", M(250), 0),
-            F(3, "status", M(251), 0),
-        ],
+        fields: &[F(1, "metadata", M(13), 0), F(2, "spec", M(250), 0), F(3, "status", M(251), 0)],
     },
     // 250
-    Msg {
-        name: "io.k8s.api.autoscaling.v1.ScaleSpec",
-        special: X::None,
-        fields: &[
-            F(1, "replicas", I32, 0),
-        ],
-    },
+    Msg { name: "io.k8s.api.autoscaling.v1.ScaleSpec", special: X::None, fields: &[F(1, "replicas", I32, 0)] },
     // 251
     Msg {
         name: "io.k8s.api.autoscaling.v1.ScaleStatus",
         special: X::None,
-        fields: &[
-            F(1, "replicas", I32, NOOMIT),
-            F(2, "selector", S, 0),
-        ],
+        fields: &[F(1, "replicas", I32, NOOMIT), F(2, "selector", S, 0)],
     },
     // 252
     Msg {
         name: "io.k8s.api.autoscaling.v2.ContainerResourceMetricSource",
         special: X::None,
-        fields: &[
-            F(1, "name", S, NOOMIT),
-            F(2, "target", M(253), NOOMIT),
-            F(3, "container", S, NOOMIT),
-        ],
+        fields: &[F(1, "name", S, NOOMIT), F(2, "target", M(253), NOOMIT), F(3, "container", S, NOOMIT)],
     },
     // 253
     Msg {
@@ -2756,68 +2173,43 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.api.autoscaling.v2.ContainerResourceMetricStatus",
         special: X::None,
-        fields: &[
-            F(1, "name", S, NOOMIT),
-            F(2, "current", M(255), NOOMIT),
-            F(3, "container", S, NOOMIT),
-        ],
+        fields: &[F(1, "name", S, NOOMIT), F(2, "current", M(255), NOOMIT), F(3, "container", S, NOOMIT)],
     },
     // 255
     Msg {
         name: "io.k8s.api.autoscaling.v2.MetricValueStatus",
         special: X::None,
-        fields: &[
-            F(1, "value", M(85), PTR),
-            F(2, "averageValue", M(85), PTR),
-            F(3, "averageUtilization", I32, PTR),
-        ],
+        fields: &[F(1, "value", M(85), PTR), F(2, "averageValue", M(85), PTR), F(3, "averageUtilization", I32, PTR)],
     },
     // 256
     Msg {
         name: "io.k8s.api.autoscaling.v2.CrossVersionObjectReference",
         special: X::None,
-        fields: &[
-            F(1, "kind", S, NOOMIT),
-            F(2, "name", S, NOOMIT),
-            F(3, "apiVersion", S, 0),
-        ],
+        fields: &[F(1, "kind", S, NOOMIT), F(2, "name", S, NOOMIT), F(3, "apiVersion", S, 0)],
     },
     // 257
     Msg {
         name: "io.k8s.api.autoscaling.v2.ExternalMetricSource",
         special: X::None,
-        fields: &[
-            F(1, "metric", M(258), NOOMIT),
-            F(2, "target", M(253), NOOMIT),
-        ],
+        fields: &[F(1, "metric", M(258), NOOMIT), F(2, "target", M(253), NOOMIT)],
     },
     // 258
     Msg {
         name: "io.k8s.api.autoscaling.v2.MetricIdentifier",
         special: X::None,
-        fields: &[
-            F(1, "name", S, NOOMIT),
-            F(2, "selector", M(4), PTR),
-        ],
+        fields: &[F(1, "name", S, NOOMIT), F(2, "selector", M(4), PTR)],
     },
     // 259
     Msg {
         name: "io.k8s.api.autoscaling.v2.ExternalMetricStatus",
         special: X::None,
-        fields: &[
-            F(1, "metric", M(258), NOOMIT),
-            F(2, "current", M(255), NOOMIT),
-        ],
+        fields: &[F(1, "metric", M(258), NOOMIT), F(2, "current", M(255), NOOMIT)],
     },
     // 260
     Msg {
         name: "io.k8s.api.autoscaling.v2.HPAScalingPolicy",
         special: X::None,
-        fields: &[
-            F(1, "type", S, NOOMIT),
-            F(2, "value", I32, NOOMIT),
-            F(3, "periodSeconds", I32, NOOMIT),
-        ],
+        fields: &[F(1, "type", S, NOOMIT), F(2, "value", I32, NOOMIT), F(3, "periodSeconds", I32, NOOMIT)],
     },
     // 261
     Msg {
@@ -2833,11 +2225,7 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.api.autoscaling.v2.HorizontalPodAutoscaler",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(13), 0),
-            F(2, "spec", M(263), 0),
-            F(3, "status", M(269), 0),
-        ],
+        fields: &[F(1, "metadata", M(13), 0), F(2, "spec", M(263), 0), F(3, "status", M(269), 0)],
     },
     // 263
     Msg {
@@ -2878,28 +2266,19 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.api.autoscaling.v2.PodsMetricSource",
         special: X::None,
-        fields: &[
-            F(1, "metric", M(258), NOOMIT),
-            F(2, "target", M(253), NOOMIT),
-        ],
+        fields: &[F(1, "metric", M(258), NOOMIT), F(2, "target", M(253), NOOMIT)],
     },
     // 267
     Msg {
         name: "io.k8s.api.autoscaling.v2.ResourceMetricSource",
         special: X::None,
-        fields: &[
-            F(1, "name", S, NOOMIT),
-            F(2, "target", M(253), NOOMIT),
-        ],
+        fields: &[F(1, "name", S, NOOMIT), F(2, "target", M(253), NOOMIT)],
     },
     // 268
     Msg {
         name: "io.k8s.api.autoscaling.v2.HorizontalPodAutoscalerBehavior",
         special: X::None,
-        fields: &[
-            F(1, "scaleUp", M(261), PTR),
-            F(2, "scaleDown", M(261), PTR),
-        ],
+        fields: &[F(1, "scaleUp", M(261), PTR), F(2, "scaleDown", M(261), PTR)],
     },
     // 269
     Msg {
@@ -2941,19 +2320,13 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.api.autoscaling.v2.PodsMetricStatus",
         special: X::None,
-        fields: &[
-            F(1, "metric", M(258), NOOMIT),
-            F(2, "current", M(255), NOOMIT),
-        ],
+        fields: &[F(1, "metric", M(258), NOOMIT), F(2, "current", M(255), NOOMIT)],
     },
     // 273
     Msg {
         name: "io.k8s.api.autoscaling.v2.ResourceMetricStatus",
         special: X::None,
-        fields: &[
-            F(1, "name", S, NOOMIT),
-            F(2, "current", M(255), NOOMIT),
-        ],
+        fields: &[F(1, "name", S, NOOMIT), F(2, "current", M(255), NOOMIT)],
     },
     // 274
     Msg {
@@ -2971,20 +2344,13 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.api.autoscaling.v2.HorizontalPodAutoscalerList",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(19), 0),
-            F(2, "items", M(262), REP | NOOMIT),
-        ],
+        fields: &[F(1, "metadata", M(19), 0), F(2, "items", M(262), REP | NOOMIT)],
     },
     // 276
     Msg {
         name: "io.k8s.api.batch.v1.CronJob",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(13), 0),
-            F(2, "spec", M(277), 0),
-            F(3, "status", M(286), 0),
-        ],
+        fields: &[F(1, "metadata", M(13), 0), F(2, "spec", M(277), 0), F(3, "status", M(286), 0)],
     },
     // 277
     Msg {
@@ -3005,10 +2371,7 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.api.batch.v1.JobTemplateSpec",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(13), 0),
-            F(2, "spec", M(279), 0),
-        ],
+        fields: &[F(1, "metadata", M(13), 0), F(2, "spec", M(279), 0)],
     },
     // 279
     Msg {
@@ -3037,55 +2400,33 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.api.batch.v1.PodFailurePolicy",
         special: X::None,
-        fields: &[
-            F(1, "rules", M(281), REP | NOOMIT),
-        ],
+        fields: &[F(1, "rules", M(281), REP | NOOMIT)],
     },
     // 281
     Msg {
         name: "io.k8s.api.batch.v1.PodFailurePolicyRule",
         special: X::None,
-        fields: &[
-            F(1, "action", S, NOOMIT),
-            F(2, "onExitCodes", M(282), PTR),
-            F(3, "onPodConditions", M(283), REP),
-        ],
+        fields: &[F(1, "action", S, NOOMIT), F(2, "onExitCodes", M(282), PTR), F(3, "onPodConditions", M(283), REP)],
     },
     // 282
     Msg {
         name: "io.k8s.api.batch.v1.PodFailurePolicyOnExitCodesRequirement",
         special: X::None,
-        fields: &[
-            F(1, "containerName", S, PTR),
-            F(2, "operator", S, NOOMIT),
-            F(3, "values", I32, REP | NOOMIT),
-        ],
+        fields: &[F(1, "containerName", S, PTR), F(2, "operator", S, NOOMIT), F(3, "values", I32, REP | NOOMIT)],
     },
     // 283
     Msg {
         name: "io.k8s.api.batch.v1.PodFailurePolicyOnPodConditionsPattern",
         special: X::None,
-        fields: &[
-            F(1, "type", S, NOOMIT),
-            F(2, "status", S, NOOMIT),
-        ],
+        fields: &[F(1, "type", S, NOOMIT), F(2, "status", S, NOOMIT)],
     },
     // 284
-    Msg {
-        name: "io.k8s.api.batch.v1.SuccessPolicy",
-        special: X::None,
-        fields: &[
-            F(1, "rules", M(285), REP | NOOMIT),
-        ],
-    },
+    Msg { name: "io.k8s.api.batch.v1.SuccessPolicy", special: X::None, fields: &[F(1, "rules", M(285), REP | NOOMIT)] },
     // 285
     Msg {
         name: "io.k8s.api.batch.v1.SuccessPolicyRule",
         special: X::None,
-        fields: &[
-            F(1, "succeededIndexes", S, PTR),
-            F(2, "succeededCount", I32, PTR),
-        ],
+        fields: &[F(1, "succeededIndexes", S, PTR), F(2, "succeededCount", I32, PTR)],
     },
     // 286
     Msg {
@@ -3115,20 +2456,13 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.api.batch.v1.CronJobList",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(19), 0),
-            F(2, "items", M(276), REP | NOOMIT),
-        ],
+        fields: &[F(1, "metadata", M(19), 0), F(2, "items", M(276), REP | NOOMIT)],
     },
     // 289
     Msg {
         name: "io.k8s.api.batch.v1.Job",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(13), 0),
-            F(2, "spec", M(279), 0),
-            F(3, "status", M(290), 0),
-        ],
+        fields: &[F(1, "metadata", M(13), 0), F(2, "spec", M(279), 0), F(3, "status", M(290), 0)],
     },
     // 290
     Msg {
@@ -3165,29 +2499,19 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.api.batch.v1.UncountedTerminatedPods",
         special: X::None,
-        fields: &[
-            F(1, "succeeded", S, REP),
-            F(2, "failed", S, REP),
-        ],
+        fields: &[F(1, "succeeded", S, REP), F(2, "failed", S, REP)],
     },
     // 293
     Msg {
         name: "io.k8s.api.batch.v1.JobList",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(19), 0),
-            F(2, "items", M(289), REP | NOOMIT),
-        ],
+        fields: &[F(1, "metadata", M(19), 0), F(2, "items", M(289), REP | NOOMIT)],
     },
     // 294
     Msg {
         name: "io.k8s.api.certificates.v1.CertificateSigningRequest",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(13), 0),
-            F(2, "spec", M(295), NOOMIT),
-            F(3, "status", M(297), 0),
-        ],
+        fields: &[F(1, "metadata", M(13), 0), F(2, "spec", M(295), NOOMIT), F(3, "status", M(297), 0)],
     },
     // 295
     Msg {
@@ -3205,21 +2529,12 @@ pub(super) static MSGS: [Msg; 612] = [
         ],
     },
     // 296
-    Msg {
-        name: "io.k8s.api.certificates.v1.ExtraValue",
-        special: X::Items,
-        fields: &[
-            F(1, "items", S, REP),
-        ],
-    },
+    Msg { name: "io.k8s.api.certificates.v1.ExtraValue", special: X::Items, fields: &[F(1, "items", S, REP)] },
     // 297
     Msg {
         name: "io.k8s.api.certificates.v1.CertificateSigningRequestStatus",
         special: X::None,
-        fields: &[
-            F(1, "conditions", M(298), REP),
-            F(2, "certificate", Y, 0),
-        ],
+        fields: &[F(1, "conditions", M(298), REP), F(2, "certificate", Y, 0)],
     },
     // 298
     Msg {
@@ -3238,46 +2553,31 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.api.certificates.v1.CertificateSigningRequestList",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(19), 0),
-            F(2, "items", M(294), REP | NOOMIT),
-        ],
+        fields: &[F(1, "metadata", M(19), 0), F(2, "items", M(294), REP | NOOMIT)],
     },
     // 300
     Msg {
         name: "io.k8s.api.certificates.v1alpha1.ClusterTrustBundle",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(13), 0),
-            F(2, "spec", M(301), NOOMIT),
-        ],
+        fields: &[F(1, "metadata", M(13), 0), F(2, "spec", M(301), NOOMIT)],
     },
     // 301
     Msg {
         name: "io.k8s.api.certificates.v1alpha1.ClusterTrustBundleSpec",
         special: X::None,
-        fields: &[
-            F(1, "signerName", S, 0),
-            F(2, "trustBundle", S, NOOMIT),
-        ],
+        fields: &[F(1, "signerName", S, 0), F(2, "trustBundle", S, NOOMIT)],
     },
     // 302
     Msg {
         name: "io.k8s.api.certificates.v1alpha1.ClusterTrustBundleList",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(19), 0),
-            F(2, "items", M(300), REP | NOOMIT),
-        ],
+        fields: &[F(1, "metadata", M(19), 0), F(2, "items", M(300), REP | NOOMIT)],
     },
     // 303
     Msg {
         name: "io.k8s.api.coordination.v1.Lease",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(13), 0),
-            F(2, "spec", M(304), 0),
-        ],
+        fields: &[F(1, "metadata", M(13), 0), F(2, "spec", M(304), 0)],
     },
     // 304
     Msg {
@@ -3297,28 +2597,19 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.apimachinery.pkg.apis.meta.v1.MicroTime",
         special: X::MicroTime,
-        fields: &[
-            F(1, "seconds", I64, 0),
-            F(2, "nanos", I32, 0),
-        ],
+        fields: &[F(1, "seconds", I64, 0), F(2, "nanos", I32, 0)],
     },
     // 306
     Msg {
         name: "io.k8s.api.coordination.v1.LeaseList",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(19), 0),
-            F(2, "items", M(303), REP | NOOMIT),
-        ],
+        fields: &[F(1, "metadata", M(19), 0), F(2, "items", M(303), REP | NOOMIT)],
     },
     // 307
     Msg {
         name: "io.k8s.api.coordination.v1alpha2.LeaseCandidate",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(13), 0),
-            F(2, "spec", M(308), 0),
-        ],
+        fields: &[F(1, "metadata", M(13), 0), F(2, "spec", M(308), 0)],
     },
     // 308
     Msg {
@@ -3337,19 +2628,13 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.api.coordination.v1alpha2.LeaseCandidateList",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(19), 0),
-            F(2, "items", M(307), REP | NOOMIT),
-        ],
+        fields: &[F(1, "metadata", M(19), 0), F(2, "items", M(307), REP | NOOMIT)],
     },
     // 310
     Msg {
         name: "io.k8s.api.core.v1.AttachedVolume",
         special: X::None,
-        fields: &[
-            F(1, "name", S, NOOMIT),
-            F(2, "devicePath", S, NOOMIT),
-        ],
+        fields: &[F(1, "name", S, NOOMIT), F(2, "devicePath", S, NOOMIT)],
     },
     // 311
     Msg {
@@ -3366,10 +2651,7 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.api.core.v1.Binding",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(13), 0),
-            F(2, "target", M(287), NOOMIT),
-        ],
+        fields: &[F(1, "metadata", M(13), 0), F(2, "target", M(287), NOOMIT)],
     },
     // 313
     Msg {
@@ -3392,10 +2674,7 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.api.core.v1.SecretReference",
         special: X::None,
-        fields: &[
-            F(1, "name", S, 0),
-            F(2, "namespace", S, 0),
-        ],
+        fields: &[F(1, "name", S, 0), F(2, "namespace", S, 0)],
     },
     // 315
     Msg {
@@ -3422,41 +2701,24 @@ pub(super) static MSGS: [Msg; 612] = [
         ],
     },
     // 317
-    Msg {
-        name: "io.k8s.api.core.v1.ClientIPConfig",
-        special: X::None,
-        fields: &[
-            F(1, "timeoutSeconds", I32, PTR),
-        ],
-    },
+    Msg { name: "io.k8s.api.core.v1.ClientIPConfig", special: X::None, fields: &[F(1, "timeoutSeconds", I32, PTR)] },
     // 318
     Msg {
         name: "io.k8s.api.core.v1.ComponentCondition",
         special: X::None,
-        fields: &[
-            F(1, "type", S, NOOMIT),
-            F(2, "status", S, NOOMIT),
-            F(3, "message", S, 0),
-            F(4, "error", S, 0),
-        ],
+        fields: &[F(1, "type", S, NOOMIT), F(2, "status", S, NOOMIT), F(3, "message", S, 0), F(4, "error", S, 0)],
     },
     // 319
     Msg {
         name: "io.k8s.api.core.v1.ComponentStatus",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(13), 0),
-            F(2, "conditions", M(318), REP),
-        ],
+        fields: &[F(1, "metadata", M(13), 0), F(2, "conditions", M(318), REP)],
     },
     // 320
     Msg {
         name: "io.k8s.api.core.v1.ComponentStatusList",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(19), 0),
-            F(2, "items", M(319), REP | NOOMIT),
-        ],
+        fields: &[F(1, "metadata", M(19), 0), F(2, "items", M(319), REP | NOOMIT)],
     },
     // 321
     Msg {
@@ -3473,10 +2735,7 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.api.core.v1.ConfigMapList",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(19), 0),
-            F(2, "items", M(321), REP | NOOMIT),
-        ],
+        fields: &[F(1, "metadata", M(19), 0), F(2, "items", M(321), REP | NOOMIT)],
     },
     // 323
     Msg {
@@ -3494,38 +2753,22 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.api.core.v1.ContainerImage",
         special: X::None,
-        fields: &[
-            F(1, "names", S, REP | NOOMIT),
-            F(2, "sizeBytes", I64, 0),
-        ],
+        fields: &[F(1, "names", S, REP | NOOMIT), F(2, "sizeBytes", I64, 0)],
     },
     // 325
     Msg {
         name: "io.k8s.api.core.v1.ContainerState",
         special: X::None,
-        fields: &[
-            F(1, "waiting", M(326), PTR),
-            F(2, "running", M(327), PTR),
-            F(3, "terminated", M(328), PTR),
-        ],
+        fields: &[F(1, "waiting", M(326), PTR), F(2, "running", M(327), PTR), F(3, "terminated", M(328), PTR)],
     },
     // 326
     Msg {
         name: "io.k8s.api.core.v1.ContainerStateWaiting",
         special: X::None,
-        fields: &[
-            F(1, "reason", S, 0),
-            F(2, "message", S, 0),
-        ],
+        fields: &[F(1, "reason", S, 0), F(2, "message", S, 0)],
     },
     // 327
-    Msg {
-        name: "io.k8s.api.core.v1.ContainerStateRunning",
-        special: X::None,
-        fields: &[
-            F(1, "startedAt", M(14), 0),
-        ],
-    },
+    Msg { name: "io.k8s.api.core.v1.ContainerStateRunning", special: X::None, fields: &[F(1, "startedAt", M(14), 0)] },
     // 328
     Msg {
         name: "io.k8s.api.core.v1.ContainerStateTerminated",
@@ -3573,49 +2816,27 @@ pub(super) static MSGS: [Msg; 612] = [
         ],
     },
     // 331
-    Msg {
-        name: "io.k8s.api.core.v1.ContainerUser",
-        special: X::None,
-        fields: &[
-            F(1, "linux", M(332), PTR),
-        ],
-    },
+    Msg { name: "io.k8s.api.core.v1.ContainerUser", special: X::None, fields: &[F(1, "linux", M(332), PTR)] },
     // 332
     Msg {
         name: "io.k8s.api.core.v1.LinuxContainerUser",
         special: X::None,
-        fields: &[
-            F(1, "uid", I64, NOOMIT),
-            F(2, "gid", I64, NOOMIT),
-            F(3, "supplementalGroups", I64, REP),
-        ],
+        fields: &[F(1, "uid", I64, NOOMIT), F(2, "gid", I64, NOOMIT), F(3, "supplementalGroups", I64, REP)],
     },
     // 333
     Msg {
         name: "io.k8s.api.core.v1.ResourceStatus",
         special: X::None,
-        fields: &[
-            F(1, "name", S, NOOMIT),
-            F(2, "resources", M(334), REP),
-        ],
+        fields: &[F(1, "name", S, NOOMIT), F(2, "resources", M(334), REP)],
     },
     // 334
     Msg {
         name: "io.k8s.api.core.v1.ResourceHealth",
         special: X::None,
-        fields: &[
-            F(1, "resourceID", S, NOOMIT),
-            F(2, "health", S, 0),
-        ],
+        fields: &[F(1, "resourceID", S, NOOMIT), F(2, "health", S, 0)],
     },
     // 335
-    Msg {
-        name: "io.k8s.api.core.v1.DaemonEndpoint",
-        special: X::None,
-        fields: &[
-            F(1, "Port", I32, NOOMIT),
-        ],
-    },
+    Msg { name: "io.k8s.api.core.v1.DaemonEndpoint", special: X::None, fields: &[F(1, "Port", I32, NOOMIT)] },
     // 336
     Msg {
         name: "io.k8s.api.core.v1.EndpointAddress",
@@ -3631,40 +2852,25 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.api.core.v1.EndpointPort",
         special: X::None,
-        fields: &[
-            F(1, "name", S, 0),
-            F(2, "port", I32, NOOMIT),
-            F(3, "protocol", S, 0),
-            F(4, "appProtocol", S, PTR),
-        ],
+        fields: &[F(1, "name", S, 0), F(2, "port", I32, NOOMIT), F(3, "protocol", S, 0), F(4, "appProtocol", S, PTR)],
     },
     // 338
     Msg {
         name: "io.k8s.api.core.v1.EndpointSubset",
         special: X::None,
-        fields: &[
-            F(1, "addresses", M(336), REP),
-            F(2, "notReadyAddresses", M(336), REP),
-            F(3, "ports", M(337), REP),
-        ],
+        fields: &[F(1, "addresses", M(336), REP), F(2, "notReadyAddresses", M(336), REP), F(3, "ports", M(337), REP)],
     },
     // 339
     Msg {
         name: "io.k8s.api.core.v1.Endpoints",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(13), 0),
-            F(2, "subsets", M(338), REP),
-        ],
+        fields: &[F(1, "metadata", M(13), 0), F(2, "subsets", M(338), REP)],
     },
     // 340
     Msg {
         name: "io.k8s.api.core.v1.EndpointsList",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(19), 0),
-            F(2, "items", M(339), REP | NOOMIT),
-        ],
+        fields: &[F(1, "metadata", M(19), 0), F(2, "items", M(339), REP | NOOMIT)],
     },
     // 341
     Msg {
@@ -3692,28 +2898,19 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.api.core.v1.EventSource",
         special: X::None,
-        fields: &[
-            F(1, "component", S, 0),
-            F(2, "host", S, 0),
-        ],
+        fields: &[F(1, "component", S, 0), F(2, "host", S, 0)],
     },
     // 343
     Msg {
         name: "io.k8s.api.core.v1.EventSeries",
         special: X::None,
-        fields: &[
-            F(1, "count", I32, 0),
-            F(2, "lastObservedTime", M(305), 0),
-        ],
+        fields: &[F(1, "count", I32, 0), F(2, "lastObservedTime", M(305), 0)],
     },
     // 344
     Msg {
         name: "io.k8s.api.core.v1.EventList",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(19), 0),
-            F(2, "items", M(341), REP | NOOMIT),
-        ],
+        fields: &[F(1, "metadata", M(19), 0), F(2, "items", M(341), REP | NOOMIT)],
     },
     // 345
     Msg {
@@ -3739,13 +2936,7 @@ pub(super) static MSGS: [Msg; 612] = [
         ],
     },
     // 347
-    Msg {
-        name: "io.k8s.api.core.v1.HostIP",
-        special: X::None,
-        fields: &[
-            F(1, "ip", S, NOOMIT),
-        ],
-    },
+    Msg { name: "io.k8s.api.core.v1.HostIP", special: X::None, fields: &[F(1, "ip", S, NOOMIT)] },
     // 348
     Msg {
         name: "io.k8s.api.core.v1.ISCSIPersistentVolumeSource",
@@ -3768,18 +2959,13 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.api.core.v1.LimitRange",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(13), 0),
-            F(2, "spec", M(350), 0),
-        ],
+        fields: &[F(1, "metadata", M(13), 0), F(2, "spec", M(350), 0)],
     },
     // 350
     Msg {
         name: "io.k8s.api.core.v1.LimitRangeSpec",
         special: X::None,
-        fields: &[
-            F(1, "limits", M(351), REP | NOOMIT),
-        ],
+        fields: &[F(1, "limits", M(351), REP | NOOMIT)],
     },
     // 351
     Msg {
@@ -3798,75 +2984,41 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.api.core.v1.LimitRangeList",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(19), 0),
-            F(2, "items", M(349), REP | NOOMIT),
-        ],
+        fields: &[F(1, "metadata", M(19), 0), F(2, "items", M(349), REP | NOOMIT)],
     },
     // 353
     Msg {
         name: "io.k8s.api.core.v1.LoadBalancerIngress",
         special: X::None,
-        fields: &[
-            F(1, "ip", S, 0),
-            F(2, "hostname", S, 0),
-            F(3, "ipMode", S, PTR),
-            F(4, "ports", M(354), REP),
-        ],
+        fields: &[F(1, "ip", S, 0), F(2, "hostname", S, 0), F(3, "ipMode", S, PTR), F(4, "ports", M(354), REP)],
     },
     // 354
     Msg {
         name: "io.k8s.api.core.v1.PortStatus",
         special: X::None,
-        fields: &[
-            F(1, "port", I32, NOOMIT),
-            F(2, "protocol", S, NOOMIT),
-            F(3, "error", S, PTR),
-        ],
+        fields: &[F(1, "port", I32, NOOMIT), F(2, "protocol", S, NOOMIT), F(3, "error", S, PTR)],
     },
     // 355
-    Msg {
-        name: "io.k8s.api.core.v1.LoadBalancerStatus",
-        special: X::None,
-        fields: &[
-            F(1, "ingress", M(353), REP),
-        ],
-    },
+    Msg { name: "io.k8s.api.core.v1.LoadBalancerStatus", special: X::None, fields: &[F(1, "ingress", M(353), REP)] },
     // 356
     Msg {
         name: "io.k8s.api.core.v1.LocalVolumeSource",
         special: X::None,
-        fields: &[
-            F(1, "path", S, NOOMIT),
-            F(2, "fsType", S, PTR),
-        ],
+        fields: &[F(1, "path", S, NOOMIT), F(2, "fsType", S, PTR)],
     },
     // 357
     Msg {
         name: "io.k8s.api.core.v1.Namespace",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(13), 0),
-            F(2, "spec", M(358), 0),
-            F(3, "status", M(359), 0),
-        ],
+        fields: &[F(1, "metadata", M(13), 0), F(2, "spec", M(358), 0), F(3, "status", M(359), 0)],
     },
     // 358
-    Msg {
-        name: "io.k8s.api.core.v1.NamespaceSpec",
-        special: X::None,
-        fields: &[
-            F(1, "finalizers", S, REP),
-        ],
-    },
+    Msg { name: "io.k8s.api.core.v1.NamespaceSpec", special: X::None, fields: &[F(1, "finalizers", S, REP)] },
     // 359
     Msg {
         name: "io.k8s.api.core.v1.NamespaceStatus",
         special: X::None,
-        fields: &[
-            F(1, "phase", S, 0),
-            F(2, "conditions", M(360), REP),
-        ],
+        fields: &[F(1, "phase", S, 0), F(2, "conditions", M(360), REP)],
     },
     // 360
     Msg {
@@ -3884,20 +3036,13 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.api.core.v1.NamespaceList",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(19), 0),
-            F(2, "items", M(357), REP | NOOMIT),
-        ],
+        fields: &[F(1, "metadata", M(19), 0), F(2, "items", M(357), REP | NOOMIT)],
     },
     // 362
     Msg {
         name: "io.k8s.api.core.v1.Node",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(13), 0),
-            F(2, "spec", M(363), 0),
-            F(3, "status", M(366), 0),
-        ],
+        fields: &[F(1, "metadata", M(13), 0), F(2, "spec", M(363), 0), F(3, "status", M(366), 0)],
     },
     // 363
     Msg {
@@ -3925,13 +3070,7 @@ pub(super) static MSGS: [Msg; 612] = [
         ],
     },
     // 365
-    Msg {
-        name: "io.k8s.api.core.v1.NodeConfigSource",
-        special: X::None,
-        fields: &[
-            F(2, "configMap", M(323), PTR),
-        ],
-    },
+    Msg { name: "io.k8s.api.core.v1.NodeConfigSource", special: X::None, fields: &[F(2, "configMap", M(323), PTR)] },
     // 366
     Msg {
         name: "io.k8s.api.core.v1.NodeStatus",
@@ -3969,18 +3108,13 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.api.core.v1.NodeAddress",
         special: X::None,
-        fields: &[
-            F(1, "type", S, NOOMIT),
-            F(2, "address", S, NOOMIT),
-        ],
+        fields: &[F(1, "type", S, NOOMIT), F(2, "address", S, NOOMIT)],
     },
     // 369
     Msg {
         name: "io.k8s.api.core.v1.NodeDaemonEndpoints",
         special: X::None,
-        fields: &[
-            F(1, "kubeletEndpoint", M(335), 0),
-        ],
+        fields: &[F(1, "kubeletEndpoint", M(335), 0)],
     },
     // 370
     Msg {
@@ -4014,46 +3148,31 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.api.core.v1.NodeRuntimeHandler",
         special: X::None,
-        fields: &[
-            F(1, "name", S, NOOMIT),
-            F(2, "features", M(373), PTR),
-        ],
+        fields: &[F(1, "name", S, NOOMIT), F(2, "features", M(373), PTR)],
     },
     // 373
     Msg {
         name: "io.k8s.api.core.v1.NodeRuntimeHandlerFeatures",
         special: X::None,
-        fields: &[
-            F(1, "recursiveReadOnlyMounts", B, PTR),
-            F(2, "userNamespaces", B, PTR),
-        ],
+        fields: &[F(1, "recursiveReadOnlyMounts", B, PTR), F(2, "userNamespaces", B, PTR)],
     },
     // 374
     Msg {
         name: "io.k8s.api.core.v1.NodeFeatures",
         special: X::None,
-        fields: &[
-            F(1, "supplementalGroupsPolicy", B, PTR),
-        ],
+        fields: &[F(1, "supplementalGroupsPolicy", B, PTR)],
     },
     // 375
     Msg {
         name: "io.k8s.api.core.v1.NodeList",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(19), 0),
-            F(2, "items", M(362), REP | NOOMIT),
-        ],
+        fields: &[F(1, "metadata", M(19), 0), F(2, "items", M(362), REP | NOOMIT)],
     },
     // 376
     Msg {
         name: "io.k8s.api.core.v1.PersistentVolume",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(13), 0),
-            F(2, "spec", M(377), 0),
-            F(3, "status", M(383), 0),
-        ],
+        fields: &[F(1, "metadata", M(13), 0), F(2, "spec", M(377), 0), F(3, "status", M(383), 0)],
     },
     // 377
     Msg {
@@ -4146,13 +3265,7 @@ pub(super) static MSGS: [Msg; 612] = [
         ],
     },
     // 382
-    Msg {
-        name: "io.k8s.api.core.v1.VolumeNodeAffinity",
-        special: X::None,
-        fields: &[
-            F(1, "required", M(167), PTR),
-        ],
-    },
+    Msg { name: "io.k8s.api.core.v1.VolumeNodeAffinity", special: X::None, fields: &[F(1, "required", M(167), PTR)] },
     // 383
     Msg {
         name: "io.k8s.api.core.v1.PersistentVolumeStatus",
@@ -4168,29 +3281,19 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.api.core.v1.PersistentVolumeClaimList",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(19), 0),
-            F(2, "items", M(204), REP | NOOMIT),
-        ],
+        fields: &[F(1, "metadata", M(19), 0), F(2, "items", M(204), REP | NOOMIT)],
     },
     // 385
     Msg {
         name: "io.k8s.api.core.v1.PersistentVolumeList",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(19), 0),
-            F(2, "items", M(376), REP | NOOMIT),
-        ],
+        fields: &[F(1, "metadata", M(19), 0), F(2, "items", M(376), REP | NOOMIT)],
     },
     // 386
     Msg {
         name: "io.k8s.api.core.v1.Pod",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(13), 0),
-            F(2, "spec", M(80), 0),
-            F(3, "status", M(387), 0),
-        ],
+        fields: &[F(1, "metadata", M(13), 0), F(2, "spec", M(80), 0), F(3, "status", M(387), 0)],
     },
     // 387
     Msg {
@@ -4229,58 +3332,36 @@ pub(super) static MSGS: [Msg; 612] = [
         ],
     },
     // 389
-    Msg {
-        name: "io.k8s.api.core.v1.PodIP",
-        special: X::None,
-        fields: &[
-            F(1, "ip", S, NOOMIT),
-        ],
-    },
+    Msg { name: "io.k8s.api.core.v1.PodIP", special: X::None, fields: &[F(1, "ip", S, NOOMIT)] },
     // 390
     Msg {
         name: "io.k8s.api.core.v1.PodResourceClaimStatus",
         special: X::None,
-        fields: &[
-            F(1, "name", S, NOOMIT),
-            F(2, "resourceClaimName", S, PTR),
-        ],
+        fields: &[F(1, "name", S, NOOMIT), F(2, "resourceClaimName", S, PTR)],
     },
     // 391
     Msg {
         name: "io.k8s.api.core.v1.PodList",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(19), 0),
-            F(2, "items", M(386), REP | NOOMIT),
-        ],
+        fields: &[F(1, "metadata", M(19), 0), F(2, "items", M(386), REP | NOOMIT)],
     },
     // 392
     Msg {
         name: "io.k8s.api.core.v1.PodTemplate",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(13), 0),
-            F(2, "template", M(79), 0),
-        ],
+        fields: &[F(1, "metadata", M(13), 0), F(2, "template", M(79), 0)],
     },
     // 393
     Msg {
         name: "io.k8s.api.core.v1.PodTemplateList",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(19), 0),
-            F(2, "items", M(392), REP | NOOMIT),
-        ],
+        fields: &[F(1, "metadata", M(19), 0), F(2, "items", M(392), REP | NOOMIT)],
     },
     // 394
     Msg {
         name: "io.k8s.api.core.v1.ReplicationController",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(13), 0),
-            F(2, "spec", M(395), 0),
-            F(3, "status", M(396), 0),
-        ],
+        fields: &[F(1, "metadata", M(13), 0), F(2, "spec", M(395), 0), F(3, "status", M(396), 0)],
     },
     // 395
     Msg {
@@ -4322,66 +3403,43 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.api.core.v1.ReplicationControllerList",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(19), 0),
-            F(2, "items", M(394), REP | NOOMIT),
-        ],
+        fields: &[F(1, "metadata", M(19), 0), F(2, "items", M(394), REP | NOOMIT)],
     },
     // 399
     Msg {
         name: "io.k8s.api.core.v1.ResourceQuota",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(13), 0),
-            F(2, "spec", M(400), 0),
-            F(3, "status", M(403), 0),
-        ],
+        fields: &[F(1, "metadata", M(13), 0), F(2, "spec", M(400), 0), F(3, "status", M(403), 0)],
     },
     // 400
     Msg {
         name: "io.k8s.api.core.v1.ResourceQuotaSpec",
         special: X::None,
-        fields: &[
-            F(1, "hard", M(85), MAP),
-            F(2, "scopes", S, REP),
-            F(3, "scopeSelector", M(401), PTR),
-        ],
+        fields: &[F(1, "hard", M(85), MAP), F(2, "scopes", S, REP), F(3, "scopeSelector", M(401), PTR)],
     },
     // 401
     Msg {
         name: "io.k8s.api.core.v1.ScopeSelector",
         special: X::None,
-        fields: &[
-            F(1, "matchExpressions", M(402), REP),
-        ],
+        fields: &[F(1, "matchExpressions", M(402), REP)],
     },
     // 402
     Msg {
         name: "io.k8s.api.core.v1.ScopedResourceSelectorRequirement",
         special: X::None,
-        fields: &[
-            F(1, "scopeName", S, NOOMIT),
-            F(2, "operator", S, NOOMIT),
-            F(3, "values", S, REP),
-        ],
+        fields: &[F(1, "scopeName", S, NOOMIT), F(2, "operator", S, NOOMIT), F(3, "values", S, REP)],
     },
     // 403
     Msg {
         name: "io.k8s.api.core.v1.ResourceQuotaStatus",
         special: X::None,
-        fields: &[
-            F(1, "hard", M(85), MAP),
-            F(2, "used", M(85), MAP),
-        ],
+        fields: &[F(1, "hard", M(85), MAP), F(2, "used", M(85), MAP)],
     },
     // 404
     Msg {
         name: "io.k8s.api.core.v1.ResourceQuotaList",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(19), 0),
-            F(2, "items", M(399), REP | NOOMIT),
-        ],
+        fields: &[F(1, "metadata", M(19), 0), F(2, "items", M(399), REP | NOOMIT)],
     },
     // 405
     Msg {
@@ -4399,20 +3457,13 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.api.core.v1.SecretList",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(19), 0),
-            F(2, "items", M(405), REP | NOOMIT),
-        ],
+        fields: &[F(1, "metadata", M(19), 0), F(2, "items", M(405), REP | NOOMIT)],
     },
     // 407
     Msg {
         name: "io.k8s.api.core.v1.Service",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(13), 0),
-            F(2, "spec", M(408), 0),
-            F(3, "status", M(411), 0),
-        ],
+        fields: &[F(1, "metadata", M(13), 0), F(2, "spec", M(408), 0), F(3, "status", M(411), 0)],
     },
     // 408
     Msg {
@@ -4458,18 +3509,13 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.api.core.v1.SessionAffinityConfig",
         special: X::None,
-        fields: &[
-            F(1, "clientIP", M(317), PTR),
-        ],
+        fields: &[F(1, "clientIP", M(317), PTR)],
     },
     // 411
     Msg {
         name: "io.k8s.api.core.v1.ServiceStatus",
         special: X::None,
-        fields: &[
-            F(1, "loadBalancer", M(355), 0),
-            F(2, "conditions", M(28), REP),
-        ],
+        fields: &[F(1, "loadBalancer", M(355), 0), F(2, "conditions", M(28), REP)],
     },
     // 412
     Msg {
@@ -4486,36 +3532,25 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.api.core.v1.ServiceAccountList",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(19), 0),
-            F(2, "items", M(412), REP | NOOMIT),
-        ],
+        fields: &[F(1, "metadata", M(19), 0), F(2, "items", M(412), REP | NOOMIT)],
     },
     // 414
     Msg {
         name: "io.k8s.api.core.v1.ServiceList",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(19), 0),
-            F(2, "items", M(407), REP | NOOMIT),
-        ],
+        fields: &[F(1, "metadata", M(19), 0), F(2, "items", M(407), REP | NOOMIT)],
     },
     // 415
     Msg {
         name: "io.k8s.api.core.v1.TopologySelectorLabelRequirement",
         special: X::None,
-        fields: &[
-            F(1, "key", S, NOOMIT),
-            F(2, "values", S, REP | NOOMIT),
-        ],
+        fields: &[F(1, "key", S, NOOMIT), F(2, "values", S, REP | NOOMIT)],
     },
     // 416
     Msg {
         name: "io.k8s.api.core.v1.TopologySelectorTerm",
         special: X::None,
-        fields: &[
-            F(1, "matchLabelExpressions", M(415), REP),
-        ],
+        fields: &[F(1, "matchLabelExpressions", M(415), REP)],
     },
     // 417
     Msg {
@@ -4536,38 +3571,17 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.api.discovery.v1.EndpointConditions",
         special: X::None,
-        fields: &[
-            F(1, "ready", B, PTR),
-            F(2, "serving", B, PTR),
-            F(3, "terminating", B, PTR),
-        ],
+        fields: &[F(1, "ready", B, PTR), F(2, "serving", B, PTR), F(3, "terminating", B, PTR)],
     },
     // 419
-    Msg {
-        name: "io.k8s.api.discovery.v1.EndpointHints",
-        special: X::None,
-        fields: &[
-            F(1, "forZones", M(420), REP),
-        ],
-    },
+    Msg { name: "io.k8s.api.discovery.v1.EndpointHints", special: X::None, fields: &[F(1, "forZones", M(420), REP)] },
     // 420
-    Msg {
-        name: "io.k8s.api.discovery.v1.ForZone",
-        special: X::None,
-        fields: &[
-            F(1, "name", S, NOOMIT),
-        ],
-    },
+    Msg { name: "io.k8s.api.discovery.v1.ForZone", special: X::None, fields: &[F(1, "name", S, NOOMIT)] },
     // 421
     Msg {
         name: "io.k8s.api.discovery.v1.EndpointPort",
         special: X::None,
-        fields: &[
-            F(1, "name", S, PTR),
-            F(2, "protocol", S, PTR),
-            F(3, "port", I32, PTR),
-            F(4, "appProtocol", S, PTR),
-        ],
+        fields: &[F(1, "name", S, PTR), F(2, "protocol", S, PTR), F(3, "port", I32, PTR), F(4, "appProtocol", S, PTR)],
     },
     // 422
     Msg {
@@ -4584,10 +3598,7 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.api.discovery.v1.EndpointSliceList",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(19), 0),
-            F(2, "items", M(422), REP | NOOMIT),
-        ],
+        fields: &[F(1, "metadata", M(19), 0), F(2, "items", M(422), REP | NOOMIT)],
     },
     // 424
     Msg {
@@ -4615,46 +3626,31 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.api.events.v1.EventSeries",
         special: X::None,
-        fields: &[
-            F(1, "count", I32, NOOMIT),
-            F(2, "lastObservedTime", M(305), NOOMIT),
-        ],
+        fields: &[F(1, "count", I32, NOOMIT), F(2, "lastObservedTime", M(305), NOOMIT)],
     },
     // 426
     Msg {
         name: "io.k8s.api.events.v1.EventList",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(19), 0),
-            F(2, "items", M(424), REP | NOOMIT),
-        ],
+        fields: &[F(1, "metadata", M(19), 0), F(2, "items", M(424), REP | NOOMIT)],
     },
     // 427
     Msg {
         name: "io.k8s.api.flowcontrol.v1.ExemptPriorityLevelConfiguration",
         special: X::None,
-        fields: &[
-            F(1, "nominalConcurrencyShares", I32, PTR),
-            F(2, "lendablePercent", I32, PTR),
-        ],
+        fields: &[F(1, "nominalConcurrencyShares", I32, PTR), F(2, "lendablePercent", I32, PTR)],
     },
     // 428
     Msg {
         name: "io.k8s.api.flowcontrol.v1.FlowDistinguisherMethod",
         special: X::None,
-        fields: &[
-            F(1, "type", S, NOOMIT),
-        ],
+        fields: &[F(1, "type", S, NOOMIT)],
     },
     // 429
     Msg {
         name: "io.k8s.api.flowcontrol.v1.FlowSchema",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(13), 0),
-            F(2, "spec", M(430), 0),
-            F(3, "status", M(439), 0),
-        ],
+        fields: &[F(1, "metadata", M(13), 0), F(2, "spec", M(430), 0), F(3, "status", M(439), 0)],
     },
     // 430
     Msg {
@@ -4671,9 +3667,7 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.api.flowcontrol.v1.PriorityLevelConfigurationReference",
         special: X::None,
-        fields: &[
-            F(1, "name", S, NOOMIT),
-        ],
+        fields: &[F(1, "name", S, NOOMIT)],
     },
     // 432
     Msg {
@@ -4697,29 +3691,14 @@ pub(super) static MSGS: [Msg; 612] = [
         ],
     },
     // 434
-    Msg {
-        name: "io.k8s.api.flowcontrol.v1.UserSubject",
-        special: X::None,
-        fields: &[
-            F(1, "name", S, NOOMIT),
-        ],
-    },
+    Msg { name: "io.k8s.api.flowcontrol.v1.UserSubject", special: X::None, fields: &[F(1, "name", S, NOOMIT)] },
     // 435
-    Msg {
-        name: "io.k8s.api.flowcontrol.v1.GroupSubject",
-        special: X::None,
-        fields: &[
-            F(1, "name", S, NOOMIT),
-        ],
-    },
+    Msg { name: "io.k8s.api.flowcontrol.v1.GroupSubject", special: X::None, fields: &[F(1, "name", S, NOOMIT)] },
     // 436
     Msg {
         name: "io.k8s.api.flowcontrol.v1.ServiceAccountSubject",
         special: X::None,
-        fields: &[
-            F(1, "namespace", S, NOOMIT),
-            F(2, "name", S, NOOMIT),
-        ],
+        fields: &[F(1, "namespace", S, NOOMIT), F(2, "name", S, NOOMIT)],
     },
     // 437
     Msg {
@@ -4737,18 +3716,13 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.api.flowcontrol.v1.NonResourcePolicyRule",
         special: X::None,
-        fields: &[
-            F(1, "verbs", S, REP | NOOMIT),
-            F(6, "nonResourceURLs", S, REP | NOOMIT),
-        ],
+        fields: &[F(1, "verbs", S, REP | NOOMIT), F(6, "nonResourceURLs", S, REP | NOOMIT)],
     },
     // 439
     Msg {
         name: "io.k8s.api.flowcontrol.v1.FlowSchemaStatus",
         special: X::None,
-        fields: &[
-            F(1, "conditions", M(440), REP),
-        ],
+        fields: &[F(1, "conditions", M(440), REP)],
     },
     // 440
     Msg {
@@ -4766,29 +3740,19 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.api.flowcontrol.v1.FlowSchemaList",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(19), 0),
-            F(2, "items", M(429), REP | NOOMIT),
-        ],
+        fields: &[F(1, "metadata", M(19), 0), F(2, "items", M(429), REP | NOOMIT)],
     },
     // 442
     Msg {
         name: "io.k8s.api.flowcontrol.v1.LimitResponse",
         special: X::None,
-        fields: &[
-            F(1, "type", S, NOOMIT),
-            F(2, "queuing", M(443), PTR),
-        ],
+        fields: &[F(1, "type", S, NOOMIT), F(2, "queuing", M(443), PTR)],
     },
     // 443
     Msg {
         name: "io.k8s.api.flowcontrol.v1.QueuingConfiguration",
         special: X::None,
-        fields: &[
-            F(1, "queues", I32, NOOMIT),
-            F(2, "handSize", I32, NOOMIT),
-            F(3, "queueLengthLimit", I32, NOOMIT),
-        ],
+        fields: &[F(1, "queues", I32, NOOMIT), F(2, "handSize", I32, NOOMIT), F(3, "queueLengthLimit", I32, NOOMIT)],
     },
     // 444
     Msg {
@@ -4805,29 +3769,19 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.api.flowcontrol.v1.PriorityLevelConfiguration",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(13), 0),
-            F(2, "spec", M(446), 0),
-            F(3, "status", M(447), 0),
-        ],
+        fields: &[F(1, "metadata", M(13), 0), F(2, "spec", M(446), 0), F(3, "status", M(447), 0)],
     },
     // 446
     Msg {
         name: "io.k8s.api.flowcontrol.v1.PriorityLevelConfigurationSpec",
         special: X::None,
-        fields: &[
-            F(1, "type", S, NOOMIT),
-            F(2, "limited", M(444), PTR),
-            F(3, "exempt", M(427), PTR),
-        ],
+        fields: &[F(1, "type", S, NOOMIT), F(2, "limited", M(444), PTR), F(3, "exempt", M(427), PTR)],
     },
     // 447
     Msg {
         name: "io.k8s.api.flowcontrol.v1.PriorityLevelConfigurationStatus",
         special: X::None,
-        fields: &[
-            F(1, "conditions", M(448), REP),
-        ],
+        fields: &[F(1, "conditions", M(448), REP)],
     },
     // 448
     Msg {
@@ -4845,74 +3799,49 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.api.flowcontrol.v1.PriorityLevelConfigurationList",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(19), 0),
-            F(2, "items", M(445), REP | NOOMIT),
-        ],
+        fields: &[F(1, "metadata", M(19), 0), F(2, "items", M(445), REP | NOOMIT)],
     },
     // 450
     Msg {
         name: "io.k8s.api.networking.v1.HTTPIngressPath",
         special: X::None,
-        fields: &[
-            F(1, "path", S, 0),
-            F(2, "backend", M(451), NOOMIT),
-            F(3, "pathType", S, PTR | NOOMIT),
-        ],
+        fields: &[F(1, "path", S, 0), F(2, "backend", M(451), NOOMIT), F(3, "pathType", S, PTR | NOOMIT)],
     },
     // 451
     Msg {
         name: "io.k8s.api.networking.v1.IngressBackend",
         special: X::None,
-        fields: &[
-            F(3, "resource", M(127), PTR),
-            F(4, "service", M(452), PTR),
-        ],
+        fields: &[F(3, "resource", M(127), PTR), F(4, "service", M(452), PTR)],
     },
     // 452
     Msg {
         name: "io.k8s.api.networking.v1.IngressServiceBackend",
         special: X::None,
-        fields: &[
-            F(1, "name", S, NOOMIT),
-            F(2, "port", M(453), 0),
-        ],
+        fields: &[F(1, "name", S, NOOMIT), F(2, "port", M(453), 0)],
     },
     // 453
     Msg {
         name: "io.k8s.api.networking.v1.ServiceBackendPort",
         special: X::None,
-        fields: &[
-            F(1, "name", S, 0),
-            F(2, "number", I32, 0),
-        ],
+        fields: &[F(1, "name", S, 0), F(2, "number", I32, 0)],
     },
     // 454
     Msg {
         name: "io.k8s.api.networking.v1.HTTPIngressRuleValue",
         special: X::None,
-        fields: &[
-            F(1, "paths", M(450), REP | NOOMIT),
-        ],
+        fields: &[F(1, "paths", M(450), REP | NOOMIT)],
     },
     // 455
     Msg {
         name: "io.k8s.api.networking.v1.IPBlock",
         special: X::None,
-        fields: &[
-            F(1, "cidr", S, NOOMIT),
-            F(2, "except", S, REP),
-        ],
+        fields: &[F(1, "cidr", S, NOOMIT), F(2, "except", S, REP)],
     },
     // 456
     Msg {
         name: "io.k8s.api.networking.v1.Ingress",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(13), 0),
-            F(2, "spec", M(457), 0),
-            F(3, "status", M(461), 0),
-        ],
+        fields: &[F(1, "metadata", M(13), 0), F(2, "spec", M(457), 0), F(3, "status", M(461), 0)],
     },
     // 457
     Msg {
@@ -4929,81 +3858,51 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.api.networking.v1.IngressTLS",
         special: X::None,
-        fields: &[
-            F(1, "hosts", S, REP),
-            F(2, "secretName", S, 0),
-        ],
+        fields: &[F(1, "hosts", S, REP), F(2, "secretName", S, 0)],
     },
     // 459
     Msg {
         name: "io.k8s.api.networking.v1.IngressRule",
         special: X::None,
-        fields: &[
-            F(1, "host", S, 0),
-            F(2, "-", M(460), INLINE),
-        ],
+        fields: &[F(1, "host", S, 0), F(2, "-", M(460), INLINE)],
     },
     // 460
-    Msg {
-        name: "io.k8s.api.networking.v1.IngressRuleValue",
-        special: X::None,
-        fields: &[
-            F(1, "http", M(454), PTR),
-        ],
-    },
+    Msg { name: "io.k8s.api.networking.v1.IngressRuleValue", special: X::None, fields: &[F(1, "http", M(454), PTR)] },
     // 461
     Msg {
         name: "io.k8s.api.networking.v1.IngressStatus",
         special: X::None,
-        fields: &[
-            F(1, "loadBalancer", M(462), 0),
-        ],
+        fields: &[F(1, "loadBalancer", M(462), 0)],
     },
     // 462
     Msg {
         name: "io.k8s.api.networking.v1.IngressLoadBalancerStatus",
         special: X::None,
-        fields: &[
-            F(1, "ingress", M(463), REP),
-        ],
+        fields: &[F(1, "ingress", M(463), REP)],
     },
     // 463
     Msg {
         name: "io.k8s.api.networking.v1.IngressLoadBalancerIngress",
         special: X::None,
-        fields: &[
-            F(1, "ip", S, 0),
-            F(2, "hostname", S, 0),
-            F(4, "ports", M(464), REP),
-        ],
+        fields: &[F(1, "ip", S, 0), F(2, "hostname", S, 0), F(4, "ports", M(464), REP)],
     },
     // 464
     Msg {
         name: "io.k8s.api.networking.v1.IngressPortStatus",
         special: X::None,
-        fields: &[
-            F(1, "port", I32, NOOMIT),
-            F(2, "protocol", S, NOOMIT),
-            F(3, "error", S, PTR),
-        ],
+        fields: &[F(1, "port", I32, NOOMIT), F(2, "protocol", S, NOOMIT), F(3, "error", S, PTR)],
     },
     // 465
     Msg {
         name: "io.k8s.api.networking.v1.IngressClass",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(13), 0),
-            F(2, "spec", M(466), 0),
-        ],
+        fields: &[F(1, "metadata", M(13), 0), F(2, "spec", M(466), 0)],
     },
     // 466
     Msg {
         name: "io.k8s.api.networking.v1.IngressClassSpec",
         special: X::None,
-        fields: &[
-            F(1, "controller", S, 0),
-            F(2, "parameters", M(467), PTR),
-        ],
+        fields: &[F(1, "controller", S, 0), F(2, "parameters", M(467), PTR)],
     },
     // 467
     Msg {
@@ -5021,28 +3920,19 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.api.networking.v1.IngressClassList",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(19), 0),
-            F(2, "items", M(465), REP | NOOMIT),
-        ],
+        fields: &[F(1, "metadata", M(19), 0), F(2, "items", M(465), REP | NOOMIT)],
     },
     // 469
     Msg {
         name: "io.k8s.api.networking.v1.IngressList",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(19), 0),
-            F(2, "items", M(456), REP | NOOMIT),
-        ],
+        fields: &[F(1, "metadata", M(19), 0), F(2, "items", M(456), REP | NOOMIT)],
     },
     // 470
     Msg {
         name: "io.k8s.api.networking.v1.NetworkPolicy",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(13), 0),
-            F(2, "spec", M(471), 0),
-        ],
+        fields: &[F(1, "metadata", M(13), 0), F(2, "spec", M(471), 0)],
     },
     // 471
     Msg {
@@ -5059,129 +3949,78 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.api.networking.v1.NetworkPolicyIngressRule",
         special: X::None,
-        fields: &[
-            F(1, "ports", M(473), REP),
-            F(2, "from", M(474), REP),
-        ],
+        fields: &[F(1, "ports", M(473), REP), F(2, "from", M(474), REP)],
     },
     // 473
     Msg {
         name: "io.k8s.api.networking.v1.NetworkPolicyPort",
         special: X::None,
-        fields: &[
-            F(1, "protocol", S, PTR),
-            F(2, "port", M(148), PTR),
-            F(3, "endPort", I32, PTR),
-        ],
+        fields: &[F(1, "protocol", S, PTR), F(2, "port", M(148), PTR), F(3, "endPort", I32, PTR)],
     },
     // 474
     Msg {
         name: "io.k8s.api.networking.v1.NetworkPolicyPeer",
         special: X::None,
-        fields: &[
-            F(1, "podSelector", M(4), PTR),
-            F(2, "namespaceSelector", M(4), PTR),
-            F(3, "ipBlock", M(455), PTR),
-        ],
+        fields: &[F(1, "podSelector", M(4), PTR), F(2, "namespaceSelector", M(4), PTR), F(3, "ipBlock", M(455), PTR)],
     },
     // 475
     Msg {
         name: "io.k8s.api.networking.v1.NetworkPolicyEgressRule",
         special: X::None,
-        fields: &[
-            F(1, "ports", M(473), REP),
-            F(2, "to", M(474), REP),
-        ],
+        fields: &[F(1, "ports", M(473), REP), F(2, "to", M(474), REP)],
     },
     // 476
     Msg {
         name: "io.k8s.api.networking.v1.NetworkPolicyList",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(19), 0),
-            F(2, "items", M(470), REP | NOOMIT),
-        ],
+        fields: &[F(1, "metadata", M(19), 0), F(2, "items", M(470), REP | NOOMIT)],
     },
     // 477
     Msg {
         name: "io.k8s.api.networking.v1beta1.IPAddress",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(13), 0),
-            F(2, "spec", M(478), 0),
-        ],
+        fields: &[F(1, "metadata", M(13), 0), F(2, "spec", M(478), 0)],
     },
     // 478
     Msg {
         name: "io.k8s.api.networking.v1beta1.IPAddressSpec",
         special: X::None,
-        fields: &[
-            F(1, "parentRef", M(479), PTR),
-        ],
+        fields: &[F(1, "parentRef", M(479), PTR)],
     },
     // 479
     Msg {
         name: "io.k8s.api.networking.v1beta1.ParentReference",
         special: X::None,
-        fields: &[
-            F(1, "group", S, 0),
-            F(2, "resource", S, 0),
-            F(3, "namespace", S, 0),
-            F(4, "name", S, 0),
-        ],
+        fields: &[F(1, "group", S, 0), F(2, "resource", S, 0), F(3, "namespace", S, 0), F(4, "name", S, 0)],
     },
     // 480
     Msg {
         name: "io.k8s.api.networking.v1beta1.IPAddressList",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(19), 0),
-            F(2, "items", M(477), REP | NOOMIT),
-        ],
+        fields: &[F(1, "metadata", M(19), 0), F(2, "items", M(477), REP | NOOMIT)],
     },
     // 481
     Msg {
         name: "io.k8s.api.networking.v1beta1.ServiceCIDR",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(13), 0),
-            F(2, "spec", M(482), 0),
-            F(3, "status", M(483), 0),
-        ],
+        fields: &[F(1, "metadata", M(13), 0), F(2, "spec", M(482), 0), F(3, "status", M(483), 0)],
     },
     // 482
-    Msg {
-        name: "io.k8s.api.networking.v1beta1.ServiceCIDRSpec",
-        special: X::None,
-        fields: &[
-            F(1, "cidrs", S, REP),
-        ],
-    },
+    Msg { name: "io.k8s.api.networking.v1beta1.ServiceCIDRSpec", special: X::None, fields: &[F(1, "cidrs", S, REP)] },
     // 483
     Msg {
         name: "io.k8s.api.networking.v1beta1.ServiceCIDRStatus",
         special: X::None,
-        fields: &[
-            F(1, "conditions", M(28), REP),
-        ],
+        fields: &[F(1, "conditions", M(28), REP)],
     },
     // 484
     Msg {
         name: "io.k8s.api.networking.v1beta1.ServiceCIDRList",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(19), 0),
-            F(2, "items", M(481), REP | NOOMIT),
-        ],
+        fields: &[F(1, "metadata", M(19), 0), F(2, "items", M(481), REP | NOOMIT)],
     },
     // 485
-    Msg {
-        name: "io.k8s.api.node.v1.Overhead",
-        special: X::None,
-        fields: &[
-            F(1, "podFixed", M(85), MAP),
-        ],
-    },
+    Msg { name: "io.k8s.api.node.v1.Overhead", special: X::None, fields: &[F(1, "podFixed", M(85), MAP)] },
     // 486
     Msg {
         name: "io.k8s.api.node.v1.RuntimeClass",
@@ -5197,28 +4036,19 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.api.node.v1.Scheduling",
         special: X::None,
-        fields: &[
-            F(1, "nodeSelector", S, MAP),
-            F(2, "tolerations", M(175), REP),
-        ],
+        fields: &[F(1, "nodeSelector", S, MAP), F(2, "tolerations", M(175), REP)],
     },
     // 488
     Msg {
         name: "io.k8s.api.node.v1.RuntimeClassList",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(19), 0),
-            F(2, "items", M(486), REP | NOOMIT),
-        ],
+        fields: &[F(1, "metadata", M(19), 0), F(2, "items", M(486), REP | NOOMIT)],
     },
     // 489
     Msg {
         name: "io.k8s.api.policy.v1.Eviction",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(13), 0),
-            F(2, "deleteOptions", M(490), PTR),
-        ],
+        fields: &[F(1, "metadata", M(13), 0), F(2, "deleteOptions", M(490), PTR)],
     },
     // 490
     Msg {
@@ -5237,20 +4067,13 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.apimachinery.pkg.apis.meta.v1.Preconditions",
         special: X::None,
-        fields: &[
-            F(1, "uid", S, PTR),
-            F(2, "resourceVersion", S, PTR),
-        ],
+        fields: &[F(1, "uid", S, PTR), F(2, "resourceVersion", S, PTR)],
     },
     // 492
     Msg {
         name: "io.k8s.api.policy.v1.PodDisruptionBudget",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(13), 0),
-            F(2, "spec", M(493), 0),
-            F(3, "status", M(494), 0),
-        ],
+        fields: &[F(1, "metadata", M(13), 0), F(2, "spec", M(493), 0), F(3, "status", M(494), 0)],
     },
     // 493
     Msg {
@@ -5281,18 +4104,13 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.api.policy.v1.PodDisruptionBudgetList",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(19), 0),
-            F(2, "items", M(492), REP | NOOMIT),
-        ],
+        fields: &[F(1, "metadata", M(19), 0), F(2, "items", M(492), REP | NOOMIT)],
     },
     // 496
     Msg {
         name: "io.k8s.api.rbac.v1.AggregationRule",
         special: X::None,
-        fields: &[
-            F(1, "clusterRoleSelectors", M(4), REP),
-        ],
+        fields: &[F(1, "clusterRoleSelectors", M(4), REP)],
     },
     // 497
     Msg {
@@ -5320,104 +4138,64 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.api.rbac.v1.ClusterRoleBinding",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(13), 0),
-            F(2, "subjects", M(500), REP),
-            F(3, "roleRef", M(501), NOOMIT),
-        ],
+        fields: &[F(1, "metadata", M(13), 0), F(2, "subjects", M(500), REP), F(3, "roleRef", M(501), NOOMIT)],
     },
     // 500
     Msg {
         name: "io.k8s.api.rbac.v1.Subject",
         special: X::None,
-        fields: &[
-            F(1, "kind", S, NOOMIT),
-            F(2, "apiGroup", S, 0),
-            F(3, "name", S, NOOMIT),
-            F(4, "namespace", S, 0),
-        ],
+        fields: &[F(1, "kind", S, NOOMIT), F(2, "apiGroup", S, 0), F(3, "name", S, NOOMIT), F(4, "namespace", S, 0)],
     },
     // 501
     Msg {
         name: "io.k8s.api.rbac.v1.RoleRef",
         special: X::None,
-        fields: &[
-            F(1, "apiGroup", S, NOOMIT),
-            F(2, "kind", S, NOOMIT),
-            F(3, "name", S, NOOMIT),
-        ],
+        fields: &[F(1, "apiGroup", S, NOOMIT), F(2, "kind", S, NOOMIT), F(3, "name", S, NOOMIT)],
     },
     // 502
     Msg {
         name: "io.k8s.api.rbac.v1.ClusterRoleBindingList",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(19), 0),
-            F(2, "items", M(499), REP | NOOMIT),
-        ],
+        fields: &[F(1, "metadata", M(19), 0), F(2, "items", M(499), REP | NOOMIT)],
     },
     // 503
     Msg {
         name: "io.k8s.api.rbac.v1.ClusterRoleList",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(19), 0),
-            F(2, "items", M(497), REP | NOOMIT),
-        ],
+        fields: &[F(1, "metadata", M(19), 0), F(2, "items", M(497), REP | NOOMIT)],
     },
     // 504
     Msg {
         name: "io.k8s.api.rbac.v1.Role",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(13), 0),
-            F(2, "rules", M(498), REP | NOOMIT),
-        ],
+        fields: &[F(1, "metadata", M(13), 0), F(2, "rules", M(498), REP | NOOMIT)],
     },
     // 505
     Msg {
         name: "io.k8s.api.rbac.v1.RoleBinding",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(13), 0),
-            F(2, "subjects", M(500), REP),
-            F(3, "roleRef", M(501), NOOMIT),
-        ],
+        fields: &[F(1, "metadata", M(13), 0), F(2, "subjects", M(500), REP), F(3, "roleRef", M(501), NOOMIT)],
     },
     // 506
     Msg {
         name: "io.k8s.api.rbac.v1.RoleBindingList",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(19), 0),
-            F(2, "items", M(505), REP | NOOMIT),
-        ],
+        fields: &[F(1, "metadata", M(19), 0), F(2, "items", M(505), REP | NOOMIT)],
     },
     // 507
     Msg {
         name: "io.k8s.api.rbac.v1.RoleList",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(19), 0),
-            F(2, "items", M(504), REP | NOOMIT),
-        ],
+        fields: &[F(1, "metadata", M(19), 0), F(2, "items", M(504), REP | NOOMIT)],
     },
     // 508
     Msg {
         name: "io.k8s.api.resource.v1alpha3.CELDeviceSelector",
         special: X::None,
-        fields: &[
-            F(1, "expression", S, NOOMIT),
-        ],
+        fields: &[F(1, "expression", S, NOOMIT)],
     },
     // 509
-    Msg {
-        name: "io.k8s.api.resource.v1alpha3.DeviceSelector",
-        special: X::None,
-        fields: &[
-            F(1, "cel", M(508), PTR),
-        ],
-    },
+    Msg { name: "io.k8s.api.resource.v1alpha3.DeviceSelector", special: X::None, fields: &[F(1, "cel", M(508), PTR)] },
     // 510
     Msg {
         name: "io.k8s.api.resource.v1beta1.AllocatedDeviceStatus",
@@ -5435,29 +4213,19 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.api.resource.v1beta1.NetworkDeviceData",
         special: X::None,
-        fields: &[
-            F(1, "interfaceName", S, 0),
-            F(2, "ips", S, REP),
-            F(3, "hardwareAddress", S, 0),
-        ],
+        fields: &[F(1, "interfaceName", S, 0), F(2, "ips", S, REP), F(3, "hardwareAddress", S, 0)],
     },
     // 512
     Msg {
         name: "io.k8s.api.resource.v1beta1.AllocationResult",
         special: X::None,
-        fields: &[
-            F(1, "devices", M(513), 0),
-            F(3, "nodeSelector", M(167), PTR),
-        ],
+        fields: &[F(1, "devices", M(513), 0), F(3, "nodeSelector", M(167), PTR)],
     },
     // 513
     Msg {
         name: "io.k8s.api.resource.v1beta1.DeviceAllocationResult",
         special: X::None,
-        fields: &[
-            F(1, "results", M(514), REP),
-            F(2, "config", M(515), REP),
-        ],
+        fields: &[F(1, "results", M(514), REP), F(2, "config", M(515), REP)],
     },
     // 514
     Msg {
@@ -5475,73 +4243,49 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.api.resource.v1beta1.DeviceAllocationConfiguration",
         special: X::None,
-        fields: &[
-            F(1, "source", S, NOOMIT),
-            F(2, "requests", S, REP),
-            F(3, "-", M(516), INLINE),
-        ],
+        fields: &[F(1, "source", S, NOOMIT), F(2, "requests", S, REP), F(3, "-", M(516), INLINE)],
     },
     // 516
     Msg {
         name: "io.k8s.api.resource.v1beta1.DeviceConfiguration",
         special: X::None,
-        fields: &[
-            F(1, "opaque", M(517), PTR),
-        ],
+        fields: &[F(1, "opaque", M(517), PTR)],
     },
     // 517
     Msg {
         name: "io.k8s.api.resource.v1beta1.OpaqueDeviceConfiguration",
         special: X::None,
-        fields: &[
-            F(1, "driver", S, NOOMIT),
-            F(2, "parameters", M(75), NOOMIT),
-        ],
+        fields: &[F(1, "driver", S, NOOMIT), F(2, "parameters", M(75), NOOMIT)],
     },
     // 518
     Msg {
         name: "io.k8s.api.resource.v1beta1.BasicDevice",
         special: X::None,
-        fields: &[
-            F(1, "attributes", M(519), MAP),
-            F(2, "capacity", M(520), MAP),
-        ],
+        fields: &[F(1, "attributes", M(519), MAP), F(2, "capacity", M(520), MAP)],
     },
     // 519
     Msg {
         name: "io.k8s.api.resource.v1beta1.DeviceAttribute",
         special: X::None,
-        fields: &[
-            F(2, "int", I64, PTR),
-            F(3, "bool", B, PTR),
-            F(4, "string", S, PTR),
-            F(5, "version", S, PTR),
-        ],
+        fields: &[F(2, "int", I64, PTR), F(3, "bool", B, PTR), F(4, "string", S, PTR), F(5, "version", S, PTR)],
     },
     // 520
     Msg {
         name: "io.k8s.api.resource.v1beta1.DeviceCapacity",
         special: X::None,
-        fields: &[
-            F(1, "value", M(85), NOOMIT),
-        ],
+        fields: &[F(1, "value", M(85), NOOMIT)],
     },
     // 521
     Msg {
         name: "io.k8s.api.resource.v1beta1.CELDeviceSelector",
         special: X::None,
-        fields: &[
-            F(1, "expression", S, NOOMIT),
-        ],
+        fields: &[F(1, "expression", S, NOOMIT)],
     },
     // 522
     Msg {
         name: "io.k8s.api.resource.v1beta1.Device",
         special: X::None,
-        fields: &[
-            F(1, "name", S, NOOMIT),
-            F(2, "basic", M(518), PTR),
-        ],
+        fields: &[F(1, "name", S, NOOMIT), F(2, "basic", M(518), PTR)],
     },
     // 523
     Msg {
@@ -5567,159 +4311,102 @@ pub(super) static MSGS: [Msg; 612] = [
         ],
     },
     // 525
-    Msg {
-        name: "io.k8s.api.resource.v1beta1.DeviceSelector",
-        special: X::None,
-        fields: &[
-            F(1, "cel", M(521), PTR),
-        ],
-    },
+    Msg { name: "io.k8s.api.resource.v1beta1.DeviceSelector", special: X::None, fields: &[F(1, "cel", M(521), PTR)] },
     // 526
     Msg {
         name: "io.k8s.api.resource.v1beta1.DeviceConstraint",
         special: X::None,
-        fields: &[
-            F(1, "requests", S, REP),
-            F(2, "matchAttribute", S, PTR),
-        ],
+        fields: &[F(1, "requests", S, REP), F(2, "matchAttribute", S, PTR)],
     },
     // 527
     Msg {
         name: "io.k8s.api.resource.v1beta1.DeviceClaimConfiguration",
         special: X::None,
-        fields: &[
-            F(1, "requests", S, REP),
-            F(2, "-", M(516), INLINE),
-        ],
+        fields: &[F(1, "requests", S, REP), F(2, "-", M(516), INLINE)],
     },
     // 528
     Msg {
         name: "io.k8s.api.resource.v1beta1.DeviceClass",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(13), 0),
-            F(2, "spec", M(529), NOOMIT),
-        ],
+        fields: &[F(1, "metadata", M(13), 0), F(2, "spec", M(529), NOOMIT)],
     },
     // 529
     Msg {
         name: "io.k8s.api.resource.v1beta1.DeviceClassSpec",
         special: X::None,
-        fields: &[
-            F(1, "selectors", M(525), REP),
-            F(2, "config", M(530), REP),
-        ],
+        fields: &[F(1, "selectors", M(525), REP), F(2, "config", M(530), REP)],
     },
     // 530
     Msg {
         name: "io.k8s.api.resource.v1beta1.DeviceClassConfiguration",
         special: X::None,
-        fields: &[
-            F(1, "-", M(516), INLINE),
-        ],
+        fields: &[F(1, "-", M(516), INLINE)],
     },
     // 531
     Msg {
         name: "io.k8s.api.resource.v1beta1.DeviceClassList",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(19), 0),
-            F(2, "items", M(528), REP | NOOMIT),
-        ],
+        fields: &[F(1, "metadata", M(19), 0), F(2, "items", M(528), REP | NOOMIT)],
     },
     // 532
     Msg {
         name: "io.k8s.api.resource.v1beta1.ResourceClaim",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(13), 0),
-            F(2, "spec", M(533), NOOMIT),
-            F(3, "status", M(534), 0),
-        ],
+        fields: &[F(1, "metadata", M(13), 0), F(2, "spec", M(533), NOOMIT), F(3, "status", M(534), 0)],
     },
     // 533
     Msg {
         name: "io.k8s.api.resource.v1beta1.ResourceClaimSpec",
         special: X::None,
-        fields: &[
-            F(1, "devices", M(523), NOOMIT),
-        ],
+        fields: &[F(1, "devices", M(523), NOOMIT)],
     },
     // 534
     Msg {
         name: "io.k8s.api.resource.v1beta1.ResourceClaimStatus",
         special: X::None,
-        fields: &[
-            F(1, "allocation", M(512), PTR),
-            F(2, "reservedFor", M(535), REP),
-            F(4, "devices", M(510), REP),
-        ],
+        fields: &[F(1, "allocation", M(512), PTR), F(2, "reservedFor", M(535), REP), F(4, "devices", M(510), REP)],
     },
     // 535
     Msg {
         name: "io.k8s.api.resource.v1beta1.ResourceClaimConsumerReference",
         special: X::None,
-        fields: &[
-            F(1, "apiGroup", S, 0),
-            F(3, "resource", S, NOOMIT),
-            F(4, "name", S, NOOMIT),
-            F(5, "uid", S, NOOMIT),
-        ],
+        fields: &[F(1, "apiGroup", S, 0), F(3, "resource", S, NOOMIT), F(4, "name", S, NOOMIT), F(5, "uid", S, NOOMIT)],
     },
     // 536
     Msg {
         name: "io.k8s.api.resource.v1beta1.ResourceClaimList",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(19), 0),
-            F(2, "items", M(532), REP | NOOMIT),
-        ],
+        fields: &[F(1, "metadata", M(19), 0), F(2, "items", M(532), REP | NOOMIT)],
     },
     // 537
     Msg {
         name: "io.k8s.api.resource.v1beta1.ResourceClaimTemplate",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(13), 0),
-            F(2, "spec", M(538), NOOMIT),
-        ],
+        fields: &[F(1, "metadata", M(13), 0), F(2, "spec", M(538), NOOMIT)],
     },
     // 538
     Msg {
         name: "io.k8s.api.resource.v1beta1.ResourceClaimTemplateSpec",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(13), 0),
-            F(2, "spec", M(533), NOOMIT),
-        ],
+        fields: &[F(1, "metadata", M(13), 0), F(2, "spec", M(533), NOOMIT)],
     },
     // 539
     Msg {
         name: "io.k8s.api.resource.v1beta1.ResourceClaimTemplateList",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(19), 0),
-            F(2, "items", M(537), REP | NOOMIT),
-        ],
+        fields: &[F(1, "metadata", M(19), 0), F(2, "items", M(537), REP | NOOMIT)],
     },
     // 540
     Msg {
         name: "io.k8s.api.resource.v1beta1.ResourcePool",
         special: X::None,
-        fields: &[
-            F(1, "name", S, NOOMIT),
-            F(2, "generation", I64, NOOMIT),
-            F(3, "resourceSliceCount", I64, NOOMIT),
-        ],
+        fields: &[F(1, "name", S, NOOMIT), F(2, "generation", I64, NOOMIT), F(3, "resourceSliceCount", I64, NOOMIT)],
     },
     // 541
     Msg {
         name: "io.k8s.api.resource.v1beta1.ResourceSlice",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(13), 0),
-            F(2, "spec", M(542), NOOMIT),
-        ],
+        fields: &[F(1, "metadata", M(13), 0), F(2, "spec", M(542), NOOMIT)],
     },
     // 542
     Msg {
@@ -5738,10 +4425,7 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.api.resource.v1beta1.ResourceSliceList",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(19), 0),
-            F(2, "items", M(541), REP | NOOMIT),
-        ],
+        fields: &[F(1, "metadata", M(19), 0), F(2, "items", M(541), REP | NOOMIT)],
     },
     // 544
     Msg {
@@ -5759,19 +4443,13 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.api.scheduling.v1.PriorityClassList",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(19), 0),
-            F(2, "items", M(544), REP | NOOMIT),
-        ],
+        fields: &[F(1, "metadata", M(19), 0), F(2, "items", M(544), REP | NOOMIT)],
     },
     // 546
     Msg {
         name: "io.k8s.api.storage.v1.CSIDriver",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(13), 0),
-            F(2, "spec", M(547), NOOMIT),
-        ],
+        fields: &[F(1, "metadata", M(13), 0), F(2, "spec", M(547), NOOMIT)],
     },
     // 547
     Msg {
@@ -5792,36 +4470,25 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.api.storage.v1.TokenRequest",
         special: X::None,
-        fields: &[
-            F(1, "audience", S, NOOMIT),
-            F(2, "expirationSeconds", I64, PTR),
-        ],
+        fields: &[F(1, "audience", S, NOOMIT), F(2, "expirationSeconds", I64, PTR)],
     },
     // 549
     Msg {
         name: "io.k8s.api.storage.v1.CSIDriverList",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(19), 0),
-            F(2, "items", M(546), REP | NOOMIT),
-        ],
+        fields: &[F(1, "metadata", M(19), 0), F(2, "items", M(546), REP | NOOMIT)],
     },
     // 550
     Msg {
         name: "io.k8s.api.storage.v1.CSINode",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(13), 0),
-            F(2, "spec", M(551), NOOMIT),
-        ],
+        fields: &[F(1, "metadata", M(13), 0), F(2, "spec", M(551), NOOMIT)],
     },
     // 551
     Msg {
         name: "io.k8s.api.storage.v1.CSINodeSpec",
         special: X::None,
-        fields: &[
-            F(1, "drivers", M(552), REP | NOOMIT),
-        ],
+        fields: &[F(1, "drivers", M(552), REP | NOOMIT)],
     },
     // 552
     Msg {
@@ -5835,21 +4502,12 @@ pub(super) static MSGS: [Msg; 612] = [
         ],
     },
     // 553
-    Msg {
-        name: "io.k8s.api.storage.v1.VolumeNodeResources",
-        special: X::None,
-        fields: &[
-            F(1, "count", I32, PTR),
-        ],
-    },
+    Msg { name: "io.k8s.api.storage.v1.VolumeNodeResources", special: X::None, fields: &[F(1, "count", I32, PTR)] },
     // 554
     Msg {
         name: "io.k8s.api.storage.v1.CSINodeList",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(19), 0),
-            F(2, "items", M(550), REP | NOOMIT),
-        ],
+        fields: &[F(1, "metadata", M(19), 0), F(2, "items", M(550), REP | NOOMIT)],
     },
     // 555
     Msg {
@@ -5867,10 +4525,7 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.api.storage.v1.CSIStorageCapacityList",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(19), 0),
-            F(2, "items", M(555), REP | NOOMIT),
-        ],
+        fields: &[F(1, "metadata", M(19), 0), F(2, "items", M(555), REP | NOOMIT)],
     },
     // 557
     Msg {
@@ -5891,39 +4546,25 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.api.storage.v1.StorageClassList",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(19), 0),
-            F(2, "items", M(557), REP | NOOMIT),
-        ],
+        fields: &[F(1, "metadata", M(19), 0), F(2, "items", M(557), REP | NOOMIT)],
     },
     // 559
     Msg {
         name: "io.k8s.api.storage.v1.VolumeAttachment",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(13), 0),
-            F(2, "spec", M(560), NOOMIT),
-            F(3, "status", M(562), 0),
-        ],
+        fields: &[F(1, "metadata", M(13), 0), F(2, "spec", M(560), NOOMIT), F(3, "status", M(562), 0)],
     },
     // 560
     Msg {
         name: "io.k8s.api.storage.v1.VolumeAttachmentSpec",
         special: X::None,
-        fields: &[
-            F(1, "attacher", S, NOOMIT),
-            F(2, "source", M(561), NOOMIT),
-            F(3, "nodeName", S, NOOMIT),
-        ],
+        fields: &[F(1, "attacher", S, NOOMIT), F(2, "source", M(561), NOOMIT), F(3, "nodeName", S, NOOMIT)],
     },
     // 561
     Msg {
         name: "io.k8s.api.storage.v1.VolumeAttachmentSource",
         special: X::None,
-        fields: &[
-            F(1, "persistentVolumeName", S, PTR),
-            F(2, "inlineVolumeSpec", M(377), PTR),
-        ],
+        fields: &[F(1, "persistentVolumeName", S, PTR), F(2, "inlineVolumeSpec", M(377), PTR)],
     },
     // 562
     Msg {
@@ -5940,57 +4581,37 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.api.storage.v1.VolumeError",
         special: X::None,
-        fields: &[
-            F(1, "time", M(14), 0),
-            F(2, "message", S, 0),
-        ],
+        fields: &[F(1, "time", M(14), 0), F(2, "message", S, 0)],
     },
     // 564
     Msg {
         name: "io.k8s.api.storage.v1.VolumeAttachmentList",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(19), 0),
-            F(2, "items", M(559), REP | NOOMIT),
-        ],
+        fields: &[F(1, "metadata", M(19), 0), F(2, "items", M(559), REP | NOOMIT)],
     },
     // 565
     Msg {
         name: "io.k8s.api.storage.v1alpha1.VolumeAttributesClass",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(13), 0),
-            F(2, "driverName", S, NOOMIT),
-            F(3, "parameters", S, MAP),
-        ],
+        fields: &[F(1, "metadata", M(13), 0), F(2, "driverName", S, NOOMIT), F(3, "parameters", S, MAP)],
     },
     // 566
     Msg {
         name: "io.k8s.api.storage.v1alpha1.VolumeAttributesClassList",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(19), 0),
-            F(2, "items", M(565), REP | NOOMIT),
-        ],
+        fields: &[F(1, "metadata", M(19), 0), F(2, "items", M(565), REP | NOOMIT)],
     },
     // 567
     Msg {
         name: "io.k8s.api.storage.v1beta1.VolumeAttributesClass",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(13), 0),
-            F(2, "driverName", S, NOOMIT),
-            F(3, "parameters", S, MAP),
-        ],
+        fields: &[F(1, "metadata", M(13), 0), F(2, "driverName", S, NOOMIT), F(3, "parameters", S, MAP)],
     },
     // 568
     Msg {
         name: "io.k8s.api.storage.v1beta1.VolumeAttributesClassList",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(19), 0),
-            F(2, "items", M(567), REP | NOOMIT),
-        ],
+        fields: &[F(1, "metadata", M(19), 0), F(2, "items", M(567), REP | NOOMIT)],
     },
     // 569
     Msg {
@@ -6009,50 +4630,31 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceConversion",
         special: X::None,
-        fields: &[
-            F(1, "strategy", S, NOOMIT),
-            F(2, "webhook", M(571), PTR),
-        ],
+        fields: &[F(1, "strategy", S, NOOMIT), F(2, "webhook", M(571), PTR)],
     },
     // 571
     Msg {
         name: "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.WebhookConversion",
         special: X::None,
-        fields: &[
-            F(2, "clientConfig", M(572), PTR),
-            F(3, "conversionReviewVersions", S, REP | NOOMIT),
-        ],
+        fields: &[F(2, "clientConfig", M(572), PTR), F(3, "conversionReviewVersions", S, REP | NOOMIT)],
     },
     // 572
     Msg {
         name: "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.WebhookClientConfig",
         special: X::None,
-        fields: &[
-            F(1, "service", M(573), PTR),
-            F(2, "caBundle", Y, 0),
-            F(3, "url", S, PTR),
-        ],
+        fields: &[F(1, "service", M(573), PTR), F(2, "caBundle", Y, 0), F(3, "url", S, PTR)],
     },
     // 573
     Msg {
         name: "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.ServiceReference",
         special: X::None,
-        fields: &[
-            F(1, "namespace", S, NOOMIT),
-            F(2, "name", S, NOOMIT),
-            F(3, "path", S, PTR),
-            F(4, "port", I32, PTR),
-        ],
+        fields: &[F(1, "namespace", S, NOOMIT), F(2, "name", S, NOOMIT), F(3, "path", S, PTR), F(4, "port", I32, PTR)],
     },
     // 574
     Msg {
         name: "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinition",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(13), 0),
-            F(2, "spec", M(575), NOOMIT),
-            F(3, "status", M(590), 0),
-        ],
+        fields: &[F(1, "metadata", M(13), 0), F(2, "spec", M(575), NOOMIT), F(3, "status", M(590), 0)],
     },
     // 575
     Msg {
@@ -6100,9 +4702,7 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceValidation",
         special: X::None,
-        fields: &[
-            F(1, "openAPIV3Schema", M(579), PTR),
-        ],
+        fields: &[F(1, "openAPIV3Schema", M(579), PTR)],
     },
     // 579
     Msg {
@@ -6159,45 +4759,31 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.JSON",
         special: X::RawJson,
-        fields: &[
-            F(1, "raw", Y, 0),
-        ],
+        fields: &[F(1, "raw", Y, 0)],
     },
     // 581
     Msg {
         name: "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.JSONSchemaPropsOrArray",
         special: X::OrArray,
-        fields: &[
-            F(1, "schema", M(579), 0),
-            F(2, "j_son_schemas", M(579), REP),
-        ],
+        fields: &[F(1, "schema", M(579), 0), F(2, "j_son_schemas", M(579), REP)],
     },
     // 582
     Msg {
         name: "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.JSONSchemaPropsOrBool",
         special: X::OrBool,
-        fields: &[
-            F(1, "allows", B, 0),
-            F(2, "schema", M(579), 0),
-        ],
+        fields: &[F(1, "allows", B, 0), F(2, "schema", M(579), 0)],
     },
     // 583
     Msg {
         name: "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.JSONSchemaPropsOrStringArray",
         special: X::OrStringArray,
-        fields: &[
-            F(1, "schema", M(579), 0),
-            F(2, "property", S, REP),
-        ],
+        fields: &[F(1, "schema", M(579), 0), F(2, "property", S, REP)],
     },
     // 584
     Msg {
         name: "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.ExternalDocumentation",
         special: X::None,
-        fields: &[
-            F(1, "description", S, 0),
-            F(2, "url", S, 0),
-        ],
+        fields: &[F(1, "description", S, 0), F(2, "url", S, 0)],
     },
     // 585
     Msg {
@@ -6216,13 +4802,14 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceSubresources",
         special: X::None,
-        fields: &[
-            F(1, "status", M(587), PTR),
-            F(2, "scale", M(588), PTR),
-        ],
+        fields: &[F(1, "status", M(587), PTR), F(2, "scale", M(588), PTR)],
     },
     // 587
-    Msg { name: "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceSubresourceStatus", special: X::None, fields: &[] },
+    Msg {
+        name: "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceSubresourceStatus",
+        special: X::None,
+        fields: &[],
+    },
     // 588
     Msg {
         name: "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceSubresourceScale",
@@ -6237,9 +4824,7 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.SelectableField",
         special: X::None,
-        fields: &[
-            F(1, "jsonPath", S, NOOMIT),
-        ],
+        fields: &[F(1, "jsonPath", S, NOOMIT)],
     },
     // 590
     Msg {
@@ -6267,10 +4852,7 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinitionList",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(19), 0),
-            F(2, "items", M(574), REP | NOOMIT),
-        ],
+        fields: &[F(1, "metadata", M(19), 0), F(2, "items", M(574), REP | NOOMIT)],
     },
     // 593
     Msg {
@@ -6287,27 +4869,19 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.apimachinery.pkg.apis.meta.v1.GroupVersionForDiscovery",
         special: X::None,
-        fields: &[
-            F(1, "groupVersion", S, NOOMIT),
-            F(2, "version", S, NOOMIT),
-        ],
+        fields: &[F(1, "groupVersion", S, NOOMIT), F(2, "version", S, NOOMIT)],
     },
     // 595
     Msg {
         name: "io.k8s.apimachinery.pkg.apis.meta.v1.ServerAddressByClientCIDR",
         special: X::None,
-        fields: &[
-            F(1, "clientCIDR", S, NOOMIT),
-            F(2, "serverAddress", S, NOOMIT),
-        ],
+        fields: &[F(1, "clientCIDR", S, NOOMIT), F(2, "serverAddress", S, NOOMIT)],
     },
     // 596
     Msg {
         name: "io.k8s.apimachinery.pkg.apis.meta.v1.APIGroupList",
         special: X::None,
-        fields: &[
-            F(1, "groups", M(593), REP | NOOMIT),
-        ],
+        fields: &[F(1, "groups", M(593), REP | NOOMIT)],
     },
     // 597
     Msg {
@@ -6327,30 +4901,18 @@ pub(super) static MSGS: [Msg; 612] = [
         ],
     },
     // 598
-    Msg {
-        name: "io.k8s.apimachinery.pkg.apis.meta.v1.Verbs",
-        special: X::Items,
-        fields: &[
-            F(1, "items", S, REP),
-        ],
-    },
+    Msg { name: "io.k8s.apimachinery.pkg.apis.meta.v1.Verbs", special: X::Items, fields: &[F(1, "items", S, REP)] },
     // 599
     Msg {
         name: "io.k8s.apimachinery.pkg.apis.meta.v1.APIResourceList",
         special: X::None,
-        fields: &[
-            F(1, "groupVersion", S, NOOMIT),
-            F(2, "resources", M(597), REP | NOOMIT),
-        ],
+        fields: &[F(1, "groupVersion", S, NOOMIT), F(2, "resources", M(597), REP | NOOMIT)],
     },
     // 600
     Msg {
         name: "io.k8s.apimachinery.pkg.apis.meta.v1.APIVersions",
         special: X::None,
-        fields: &[
-            F(1, "versions", S, REP | NOOMIT),
-            F(2, "serverAddressByClientCIDRs", M(595), REP | NOOMIT),
-        ],
+        fields: &[F(1, "versions", S, REP | NOOMIT), F(2, "serverAddressByClientCIDRs", M(595), REP | NOOMIT)],
     },
     // 601
     Msg { name: "io.k8s.apimachinery.pkg.apis.meta.v1.Patch", special: X::None, fields: &[] },
@@ -6384,30 +4946,19 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.apimachinery.pkg.apis.meta.v1.StatusCause",
         special: X::None,
-        fields: &[
-            F(1, "reason", S, 0),
-            F(2, "message", S, 0),
-            F(3, "field", S, 0),
-        ],
+        fields: &[F(1, "reason", S, 0), F(2, "message", S, 0), F(3, "field", S, 0)],
     },
     // 605
     Msg {
         name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent",
         special: X::None,
-        fields: &[
-            F(1, "type", S, NOOMIT),
-            F(2, "object", M(75), NOOMIT),
-        ],
+        fields: &[F(1, "type", S, NOOMIT), F(2, "object", M(75), NOOMIT)],
     },
     // 606
     Msg {
         name: "io.k8s.kube-aggregator.pkg.apis.apiregistration.v1.APIService",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(13), 0),
-            F(2, "spec", M(607), 0),
-            F(3, "status", M(609), 0),
-        ],
+        fields: &[F(1, "metadata", M(13), 0), F(2, "spec", M(607), 0), F(3, "status", M(609), 0)],
     },
     // 607
     Msg {
@@ -6427,19 +4978,13 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.kube-aggregator.pkg.apis.apiregistration.v1.ServiceReference",
         special: X::None,
-        fields: &[
-            F(1, "namespace", S, 0),
-            F(2, "name", S, 0),
-            F(3, "port", I32, PTR),
-        ],
+        fields: &[F(1, "namespace", S, 0), F(2, "name", S, 0), F(3, "port", I32, PTR)],
     },
     // 609
     Msg {
         name: "io.k8s.kube-aggregator.pkg.apis.apiregistration.v1.APIServiceStatus",
         special: X::None,
-        fields: &[
-            F(1, "conditions", M(610), REP),
-        ],
+        fields: &[F(1, "conditions", M(610), REP)],
     },
     // 610
     Msg {
@@ -6457,10 +5002,7 @@ pub(super) static MSGS: [Msg; 612] = [
     Msg {
         name: "io.k8s.kube-aggregator.pkg.apis.apiregistration.v1.APIServiceList",
         special: X::None,
-        fields: &[
-            F(1, "metadata", M(19), 0),
-            F(2, "items", M(606), REP | NOOMIT),
-        ],
+        fields: &[F(1, "metadata", M(19), 0), F(2, "items", M(606), REP | NOOMIT)],
     },
 ];
 
@@ -6511,134 +5053,29 @@ pub(super) static KINDS: [(&str, &str, &str, u16); 272] = [
     ("admission.k8s.io", "v1beta1", "DeleteOptions", 490),
     ("admission.k8s.io", "v1beta1", "WatchEvent", 605),
     ("admissionregistration.k8s.io", "v1", "DeleteOptions", 490),
-    (
-        "admissionregistration.k8s.io",
-        "v1",
-        "MutatingWebhookConfiguration",
-        12,
-    ),
-    (
-        "admissionregistration.k8s.io",
-        "v1",
-        "MutatingWebhookConfigurationList",
-        18,
-    ),
-    (
-        "admissionregistration.k8s.io",
-        "v1",
-        "ValidatingAdmissionPolicy",
-        23,
-    ),
-    (
-        "admissionregistration.k8s.io",
-        "v1",
-        "ValidatingAdmissionPolicyBinding",
-        29,
-    ),
-    (
-        "admissionregistration.k8s.io",
-        "v1",
-        "ValidatingAdmissionPolicyBindingList",
-        31,
-    ),
-    (
-        "admissionregistration.k8s.io",
-        "v1",
-        "ValidatingAdmissionPolicyList",
-        32,
-    ),
-    (
-        "admissionregistration.k8s.io",
-        "v1",
-        "ValidatingWebhookConfiguration",
-        34,
-    ),
-    (
-        "admissionregistration.k8s.io",
-        "v1",
-        "ValidatingWebhookConfigurationList",
-        35,
-    ),
+    ("admissionregistration.k8s.io", "v1", "MutatingWebhookConfiguration", 12),
+    ("admissionregistration.k8s.io", "v1", "MutatingWebhookConfigurationList", 18),
+    ("admissionregistration.k8s.io", "v1", "ValidatingAdmissionPolicy", 23),
+    ("admissionregistration.k8s.io", "v1", "ValidatingAdmissionPolicyBinding", 29),
+    ("admissionregistration.k8s.io", "v1", "ValidatingAdmissionPolicyBindingList", 31),
+    ("admissionregistration.k8s.io", "v1", "ValidatingAdmissionPolicyList", 32),
+    ("admissionregistration.k8s.io", "v1", "ValidatingWebhookConfiguration", 34),
+    ("admissionregistration.k8s.io", "v1", "ValidatingWebhookConfigurationList", 35),
     ("admissionregistration.k8s.io", "v1", "WatchEvent", 605),
-    (
-        "admissionregistration.k8s.io",
-        "v1alpha1",
-        "DeleteOptions",
-        490,
-    ),
-    (
-        "admissionregistration.k8s.io",
-        "v1alpha1",
-        "MutatingAdmissionPolicy",
-        41,
-    ),
-    (
-        "admissionregistration.k8s.io",
-        "v1alpha1",
-        "MutatingAdmissionPolicyBinding",
-        46,
-    ),
-    (
-        "admissionregistration.k8s.io",
-        "v1alpha1",
-        "MutatingAdmissionPolicyBindingList",
-        49,
-    ),
-    (
-        "admissionregistration.k8s.io",
-        "v1alpha1",
-        "MutatingAdmissionPolicyList",
-        50,
-    ),
-    (
-        "admissionregistration.k8s.io",
-        "v1alpha1",
-        "WatchEvent",
-        605,
-    ),
-    (
-        "admissionregistration.k8s.io",
-        "v1beta1",
-        "DeleteOptions",
-        490,
-    ),
-    (
-        "admissionregistration.k8s.io",
-        "v1beta1",
-        "ValidatingAdmissionPolicy",
-        59,
-    ),
-    (
-        "admissionregistration.k8s.io",
-        "v1beta1",
-        "ValidatingAdmissionPolicyBinding",
-        64,
-    ),
-    (
-        "admissionregistration.k8s.io",
-        "v1beta1",
-        "ValidatingAdmissionPolicyBindingList",
-        66,
-    ),
-    (
-        "admissionregistration.k8s.io",
-        "v1beta1",
-        "ValidatingAdmissionPolicyList",
-        67,
-    ),
+    ("admissionregistration.k8s.io", "v1alpha1", "DeleteOptions", 490),
+    ("admissionregistration.k8s.io", "v1alpha1", "MutatingAdmissionPolicy", 41),
+    ("admissionregistration.k8s.io", "v1alpha1", "MutatingAdmissionPolicyBinding", 46),
+    ("admissionregistration.k8s.io", "v1alpha1", "MutatingAdmissionPolicyBindingList", 49),
+    ("admissionregistration.k8s.io", "v1alpha1", "MutatingAdmissionPolicyList", 50),
+    ("admissionregistration.k8s.io", "v1alpha1", "WatchEvent", 605),
+    ("admissionregistration.k8s.io", "v1beta1", "DeleteOptions", 490),
+    ("admissionregistration.k8s.io", "v1beta1", "ValidatingAdmissionPolicy", 59),
+    ("admissionregistration.k8s.io", "v1beta1", "ValidatingAdmissionPolicyBinding", 64),
+    ("admissionregistration.k8s.io", "v1beta1", "ValidatingAdmissionPolicyBindingList", 66),
+    ("admissionregistration.k8s.io", "v1beta1", "ValidatingAdmissionPolicyList", 67),
     ("admissionregistration.k8s.io", "v1beta1", "WatchEvent", 605),
-    (
-        "apiextensions.k8s.io",
-        "v1",
-        "CustomResourceDefinition",
-        574,
-    ),
-    (
-        "apiextensions.k8s.io",
-        "v1",
-        "CustomResourceDefinitionList",
-        592,
-    ),
+    ("apiextensions.k8s.io", "v1", "CustomResourceDefinition", 574),
+    ("apiextensions.k8s.io", "v1", "CustomResourceDefinitionList", 592),
     ("apiextensions.k8s.io", "v1", "DeleteOptions", 490),
     ("apiextensions.k8s.io", "v1", "WatchEvent", 605),
     ("apiextensions.k8s.io", "v1beta1", "DeleteOptions", 490),
@@ -6676,12 +5113,7 @@ pub(super) static KINDS: [(&str, &str, &str, u16); 272] = [
     ("authentication.k8s.io", "v1beta1", "SelfSubjectReview", 225),
     ("authentication.k8s.io", "v1beta1", "WatchEvent", 605),
     ("authorization.k8s.io", "v1", "DeleteOptions", 490),
-    (
-        "authorization.k8s.io",
-        "v1",
-        "LocalSubjectAccessReview",
-        230,
-    ),
+    ("authorization.k8s.io", "v1", "LocalSubjectAccessReview", 230),
     ("authorization.k8s.io", "v1", "SelfSubjectAccessReview", 238),
     ("authorization.k8s.io", "v1", "SelfSubjectRulesReview", 240),
     ("authorization.k8s.io", "v1", "SubjectAccessReview", 243),
@@ -6709,27 +5141,12 @@ pub(super) static KINDS: [(&str, &str, &str, u16); 272] = [
     ("batch", "v1", "WatchEvent", 605),
     ("batch", "v1beta1", "DeleteOptions", 490),
     ("batch", "v1beta1", "WatchEvent", 605),
-    (
-        "certificates.k8s.io",
-        "v1",
-        "CertificateSigningRequest",
-        294,
-    ),
-    (
-        "certificates.k8s.io",
-        "v1",
-        "CertificateSigningRequestList",
-        299,
-    ),
+    ("certificates.k8s.io", "v1", "CertificateSigningRequest", 294),
+    ("certificates.k8s.io", "v1", "CertificateSigningRequestList", 299),
     ("certificates.k8s.io", "v1", "DeleteOptions", 490),
     ("certificates.k8s.io", "v1", "WatchEvent", 605),
     ("certificates.k8s.io", "v1alpha1", "ClusterTrustBundle", 300),
-    (
-        "certificates.k8s.io",
-        "v1alpha1",
-        "ClusterTrustBundleList",
-        302,
-    ),
+    ("certificates.k8s.io", "v1alpha1", "ClusterTrustBundleList", 302),
     ("certificates.k8s.io", "v1alpha1", "DeleteOptions", 490),
     ("certificates.k8s.io", "v1alpha1", "WatchEvent", 605),
     ("certificates.k8s.io", "v1beta1", "DeleteOptions", 490),
@@ -6761,60 +5178,20 @@ pub(super) static KINDS: [(&str, &str, &str, u16); 272] = [
     ("flowcontrol.apiserver.k8s.io", "v1", "DeleteOptions", 490),
     ("flowcontrol.apiserver.k8s.io", "v1", "FlowSchema", 429),
     ("flowcontrol.apiserver.k8s.io", "v1", "FlowSchemaList", 441),
-    (
-        "flowcontrol.apiserver.k8s.io",
-        "v1",
-        "PriorityLevelConfiguration",
-        445,
-    ),
-    (
-        "flowcontrol.apiserver.k8s.io",
-        "v1",
-        "PriorityLevelConfigurationList",
-        449,
-    ),
+    ("flowcontrol.apiserver.k8s.io", "v1", "PriorityLevelConfiguration", 445),
+    ("flowcontrol.apiserver.k8s.io", "v1", "PriorityLevelConfigurationList", 449),
     ("flowcontrol.apiserver.k8s.io", "v1", "WatchEvent", 605),
-    (
-        "flowcontrol.apiserver.k8s.io",
-        "v1beta1",
-        "DeleteOptions",
-        490,
-    ),
+    ("flowcontrol.apiserver.k8s.io", "v1beta1", "DeleteOptions", 490),
     ("flowcontrol.apiserver.k8s.io", "v1beta1", "WatchEvent", 605),
-    (
-        "flowcontrol.apiserver.k8s.io",
-        "v1beta2",
-        "DeleteOptions",
-        490,
-    ),
+    ("flowcontrol.apiserver.k8s.io", "v1beta2", "DeleteOptions", 490),
     ("flowcontrol.apiserver.k8s.io", "v1beta2", "WatchEvent", 605),
-    (
-        "flowcontrol.apiserver.k8s.io",
-        "v1beta3",
-        "DeleteOptions",
-        490,
-    ),
+    ("flowcontrol.apiserver.k8s.io", "v1beta3", "DeleteOptions", 490),
     ("flowcontrol.apiserver.k8s.io", "v1beta3", "WatchEvent", 605),
     ("imagepolicy.k8s.io", "v1alpha1", "DeleteOptions", 490),
     ("imagepolicy.k8s.io", "v1alpha1", "WatchEvent", 605),
-    (
-        "internal.apiserver.k8s.io",
-        "v1alpha1",
-        "DeleteOptions",
-        490,
-    ),
-    (
-        "internal.apiserver.k8s.io",
-        "v1alpha1",
-        "StorageVersion",
-        69,
-    ),
-    (
-        "internal.apiserver.k8s.io",
-        "v1alpha1",
-        "StorageVersionList",
-        73,
-    ),
+    ("internal.apiserver.k8s.io", "v1alpha1", "DeleteOptions", 490),
+    ("internal.apiserver.k8s.io", "v1alpha1", "StorageVersion", 69),
+    ("internal.apiserver.k8s.io", "v1alpha1", "StorageVersionList", 73),
     ("internal.apiserver.k8s.io", "v1alpha1", "WatchEvent", 605),
     ("networking.k8s.io", "v1", "DeleteOptions", 490),
     ("networking.k8s.io", "v1", "Ingress", 456),
@@ -6849,12 +5226,7 @@ pub(super) static KINDS: [(&str, &str, &str, u16); 272] = [
     ("policy", "v1beta1", "WatchEvent", 605),
     ("rbac.authorization.k8s.io", "v1", "ClusterRole", 497),
     ("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", 499),
-    (
-        "rbac.authorization.k8s.io",
-        "v1",
-        "ClusterRoleBindingList",
-        502,
-    ),
+    ("rbac.authorization.k8s.io", "v1", "ClusterRoleBindingList", 502),
     ("rbac.authorization.k8s.io", "v1", "ClusterRoleList", 503),
     ("rbac.authorization.k8s.io", "v1", "DeleteOptions", 490),
     ("rbac.authorization.k8s.io", "v1", "Role", 504),
@@ -6862,12 +5234,7 @@ pub(super) static KINDS: [(&str, &str, &str, u16); 272] = [
     ("rbac.authorization.k8s.io", "v1", "RoleBindingList", 506),
     ("rbac.authorization.k8s.io", "v1", "RoleList", 507),
     ("rbac.authorization.k8s.io", "v1", "WatchEvent", 605),
-    (
-        "rbac.authorization.k8s.io",
-        "v1alpha1",
-        "DeleteOptions",
-        490,
-    ),
+    ("rbac.authorization.k8s.io", "v1alpha1", "DeleteOptions", 490),
     ("rbac.authorization.k8s.io", "v1alpha1", "WatchEvent", 605),
     ("rbac.authorization.k8s.io", "v1beta1", "DeleteOptions", 490),
     ("rbac.authorization.k8s.io", "v1beta1", "WatchEvent", 605),
@@ -6879,12 +5246,7 @@ pub(super) static KINDS: [(&str, &str, &str, u16); 272] = [
     ("resource.k8s.io", "v1beta1", "ResourceClaim", 532),
     ("resource.k8s.io", "v1beta1", "ResourceClaimList", 536),
     ("resource.k8s.io", "v1beta1", "ResourceClaimTemplate", 537),
-    (
-        "resource.k8s.io",
-        "v1beta1",
-        "ResourceClaimTemplateList",
-        539,
-    ),
+    ("resource.k8s.io", "v1beta1", "ResourceClaimTemplateList", 539),
     ("resource.k8s.io", "v1beta1", "ResourceSlice", 541),
     ("resource.k8s.io", "v1beta1", "ResourceSliceList", 543),
     ("resource.k8s.io", "v1beta1", "WatchEvent", 605),
@@ -6910,21 +5272,11 @@ pub(super) static KINDS: [(&str, &str, &str, u16); 272] = [
     ("storage.k8s.io", "v1", "WatchEvent", 605),
     ("storage.k8s.io", "v1alpha1", "DeleteOptions", 490),
     ("storage.k8s.io", "v1alpha1", "VolumeAttributesClass", 565),
-    (
-        "storage.k8s.io",
-        "v1alpha1",
-        "VolumeAttributesClassList",
-        566,
-    ),
+    ("storage.k8s.io", "v1alpha1", "VolumeAttributesClassList", 566),
     ("storage.k8s.io", "v1alpha1", "WatchEvent", 605),
     ("storage.k8s.io", "v1beta1", "DeleteOptions", 490),
     ("storage.k8s.io", "v1beta1", "VolumeAttributesClass", 567),
-    (
-        "storage.k8s.io",
-        "v1beta1",
-        "VolumeAttributesClassList",
-        568,
-    ),
+    ("storage.k8s.io", "v1beta1", "VolumeAttributesClassList", 568),
     ("storage.k8s.io", "v1beta1", "WatchEvent", 605),
     ("storagemigration.k8s.io", "v1alpha1", "DeleteOptions", 490),
     ("storagemigration.k8s.io", "v1alpha1", "WatchEvent", 605),

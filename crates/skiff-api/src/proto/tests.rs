@@ -14,10 +14,7 @@ use std::collections::BTreeMap;
 
 fn envelope(api_version: &str, kind: &str, raw: Vec<u8>) -> Vec<u8> {
     let u = Unknown {
-        type_meta: Some(TypeMeta {
-            api_version: Some(api_version.into()),
-            kind: Some(kind.into()),
-        }),
+        type_meta: Some(TypeMeta { api_version: Some(api_version.into()), kind: Some(kind.into()) }),
         raw: Some(raw),
         content_encoding: Some(String::new()),
         content_type: Some(String::new()),
@@ -45,10 +42,7 @@ fn go_meta(name: &str, namespace: &str) -> meta::ObjectMeta {
 }
 
 fn string_map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
 
 fn decode_ok(body: &[u8], group: &str, version: &str, kind: &str) -> Value {
@@ -58,22 +52,12 @@ fn decode_ok(body: &[u8], group: &str, version: &str, kind: &str) -> Value {
 #[test]
 fn configmap_with_binary_data() {
     let cm = core::ConfigMap {
-        metadata: Some(meta::ObjectMeta {
-            labels: string_map(&[("app", "x")]),
-            ..go_meta("x", "")
-        }),
+        metadata: Some(meta::ObjectMeta { labels: string_map(&[("app", "x")]), ..go_meta("x", "") }),
         immutable: None,
         data: string_map(&[("a", "b"), ("c", "")]),
-        binary_data: [("bin".to_string(), vec![0u8, 1, 2, 255])]
-            .into_iter()
-            .collect(),
+        binary_data: [("bin".to_string(), vec![0u8, 1, 2, 255])].into_iter().collect(),
     };
-    let v = decode_ok(
-        &envelope("v1", "ConfigMap", cm.encode_to_vec()),
-        "",
-        "v1",
-        "ConfigMap",
-    );
+    let v = decode_ok(&envelope("v1", "ConfigMap", cm.encode_to_vec()), "", "v1", "ConfigMap");
     assert_eq!(
         v,
         json!({
@@ -91,21 +75,11 @@ fn secret_data_bytes_and_pointer_bool() {
     let secret = core::Secret {
         metadata: Some(go_meta("s", "default")),
         immutable: Some(false), // *bool the client set: kept
-        data: [
-            ("password".to_string(), b"hunter2".to_vec()),
-            ("empty".to_string(), vec![]),
-        ]
-        .into_iter()
-        .collect(),
+        data: [("password".to_string(), b"hunter2".to_vec()), ("empty".to_string(), vec![])].into_iter().collect(),
         string_data: BTreeMap::new(),
         r#type: s("Opaque"),
     };
-    let v = decode_ok(
-        &envelope("v1", "Secret", secret.encode_to_vec()),
-        "",
-        "v1",
-        "Secret",
-    );
+    let v = decode_ok(&envelope("v1", "Secret", secret.encode_to_vec()), "", "v1", "Secret");
     assert_eq!(
         v,
         json!({
@@ -157,36 +131,19 @@ fn go_pod_spec(containers: Vec<core::Container>) -> core::PodSpec {
 #[test]
 fn deployment_replicas_zero_and_intorstring() {
     let d = apps::Deployment {
-        metadata: Some(meta::ObjectMeta {
-            labels: string_map(&[("app", "web")]),
-            ..go_meta("web", "")
-        }),
+        metadata: Some(meta::ObjectMeta { labels: string_map(&[("app", "web")]), ..go_meta("web", "") }),
         spec: Some(apps::DeploymentSpec {
             replicas: Some(0),
-            selector: Some(meta::LabelSelector {
-                match_labels: string_map(&[("app", "web")]),
-                ..Default::default()
-            }),
+            selector: Some(meta::LabelSelector { match_labels: string_map(&[("app", "web")]), ..Default::default() }),
             template: Some(core::PodTemplateSpec {
-                metadata: Some(meta::ObjectMeta {
-                    labels: string_map(&[("app", "web")]),
-                    ..go_meta("", "")
-                }),
+                metadata: Some(meta::ObjectMeta { labels: string_map(&[("app", "web")]), ..go_meta("", "") }),
                 spec: Some(go_pod_spec(vec![go_container("nginx", "nginx")])),
             }),
             strategy: Some(apps::DeploymentStrategy {
                 r#type: s("RollingUpdate"),
                 rolling_update: Some(apps::RollingUpdateDeployment {
-                    max_unavailable: Some(IntOrString {
-                        r#type: Some(0),
-                        int_val: Some(1),
-                        str_val: s(""),
-                    }),
-                    max_surge: Some(IntOrString {
-                        r#type: Some(1),
-                        int_val: Some(0),
-                        str_val: s("25%"),
-                    }),
+                    max_unavailable: Some(IntOrString { r#type: Some(0), int_val: Some(1), str_val: s("") }),
+                    max_surge: Some(IntOrString { r#type: Some(1), int_val: Some(0), str_val: s("25%") }),
                 }),
             }),
             min_ready_seconds: Some(0),
@@ -203,12 +160,7 @@ fn deployment_replicas_zero_and_intorstring() {
             ..Default::default()
         }),
     };
-    let v = decode_ok(
-        &envelope("apps/v1", "Deployment", d.encode_to_vec()),
-        "apps",
-        "v1",
-        "Deployment",
-    );
+    let v = decode_ok(&envelope("apps/v1", "Deployment", d.encode_to_vec()), "apps", "v1", "Deployment");
     assert_eq!(
         v,
         json!({
@@ -239,9 +191,7 @@ fn pod_resources_ports_env_timestamps() {
         ]
         .into_iter()
         .collect(),
-        requests: [("cpu".to_string(), Quantity { string: s("1") })]
-            .into_iter()
-            .collect(),
+        requests: [("cpu".to_string(), Quantity { string: s("1") })].into_iter().collect(),
         claims: vec![],
     });
     c.ports = vec![core::ContainerPort {
@@ -266,10 +216,7 @@ fn pod_resources_ports_env_timestamps() {
     c.command = vec!["sh".into(), "-c".into(), "".into()];
     let mut spec = go_pod_spec(vec![c]);
     spec.termination_grace_period_seconds = Some(0); // *int64: kept
-    spec.security_context = Some(core::PodSecurityContext {
-        supplemental_groups: vec![1, 2],
-        ..Default::default()
-    });
+    spec.security_context = Some(core::PodSecurityContext { supplemental_groups: vec![1, 2], ..Default::default() });
     spec.volumes = vec![core::Volume {
         name: s("data"),
         volume_source: Some(core::VolumeSource {
@@ -282,22 +229,13 @@ fn pod_resources_ports_env_timestamps() {
     }];
     let pod = core::Pod {
         metadata: Some(meta::ObjectMeta {
-            creation_timestamp: Some(meta::Time {
-                seconds: Some(1_700_000_000),
-                nanos: Some(123),
-            }),
-            deletion_timestamp: Some(meta::Time {
-                seconds: Some(0),
-                nanos: Some(0),
-            }),
+            creation_timestamp: Some(meta::Time { seconds: Some(1_700_000_000), nanos: Some(123) }),
+            deletion_timestamp: Some(meta::Time { seconds: Some(0), nanos: Some(0) }),
             deletion_grace_period_seconds: Some(30),
             ..go_meta("p", "ns")
         }),
         spec: Some(spec),
-        status: Some(core::PodStatus {
-            phase: s(""),
-            ..Default::default()
-        }),
+        status: Some(core::PodStatus { phase: s(""), ..Default::default() }),
     };
     let v = decode_ok(&envelope("v1", "Pod", pod.encode_to_vec()), "", "v1", "Pod");
     assert_eq!(
@@ -340,11 +278,7 @@ fn service_target_port() {
                     name: s("80-8080"),
                     protocol: s("TCP"),
                     port: Some(80),
-                    target_port: Some(IntOrString {
-                        r#type: Some(0),
-                        int_val: Some(8080),
-                        str_val: s(""),
-                    }),
+                    target_port: Some(IntOrString { r#type: Some(0), int_val: Some(8080), str_val: s("") }),
                     node_port: Some(0),
                     app_protocol: None,
                 },
@@ -352,11 +286,7 @@ fn service_target_port() {
                     name: s("web"),
                     protocol: s("TCP"),
                     port: Some(443),
-                    target_port: Some(IntOrString {
-                        r#type: Some(1),
-                        int_val: Some(0),
-                        str_val: s("https"),
-                    }),
+                    target_port: Some(IntOrString { r#type: Some(1), int_val: Some(0), str_val: s("https") }),
                     node_port: Some(0),
                     app_protocol: None,
                 },
@@ -372,17 +302,9 @@ fn service_target_port() {
             publish_not_ready_addresses: Some(false),
             ..Default::default()
         }),
-        status: Some(core::ServiceStatus {
-            load_balancer: Some(Default::default()),
-            conditions: vec![],
-        }),
+        status: Some(core::ServiceStatus { load_balancer: Some(Default::default()), conditions: vec![] }),
     };
-    let v = decode_ok(
-        &envelope("v1", "Service", svc.encode_to_vec()),
-        "",
-        "v1",
-        "Service",
-    );
+    let v = decode_ok(&envelope("v1", "Service", svc.encode_to_vec()), "", "v1", "Service");
     assert_eq!(
         v,
         json!({
@@ -408,19 +330,13 @@ fn noomit_scalars_absent_on_the_wire_show_as_zero() {
     let pod = core::Pod {
         metadata: Some(go_meta("p", "")),
         spec: Some(core::PodSpec {
-            containers: vec![core::Container {
-                ports: vec![core::ContainerPort::default()],
-                ..Default::default()
-            }],
+            containers: vec![core::Container { ports: vec![core::ContainerPort::default()], ..Default::default() }],
             ..Default::default()
         }),
         status: None,
     };
     let v = decode_ok(&envelope("v1", "Pod", pod.encode_to_vec()), "", "v1", "Pod");
-    assert_eq!(
-        v["spec"]["containers"],
-        json!([{"name": "", "ports": [{"containerPort": 0}]}])
-    );
+    assert_eq!(v["spec"]["containers"], json!([{"name": "", "ports": [{"containerPort": 0}]}]));
 }
 
 #[test]
@@ -428,36 +344,21 @@ fn micro_time_duration_and_raw_extension() {
     use k8s_pb::api::events::v1 as events;
     let ev = events::Event {
         metadata: Some(go_meta("e", "default")),
-        event_time: Some(meta::MicroTime {
-            seconds: Some(1_700_000_000),
-            nanos: Some(123_456_789),
-        }),
+        event_time: Some(meta::MicroTime { seconds: Some(1_700_000_000), nanos: Some(123_456_789) }),
         reporting_controller: s("me"),
         reporting_instance: s("me-1"),
         action: s(""),
         reason: s("Created"),
-        regarding: Some(core::ObjectReference {
-            kind: s("Pod"),
-            name: s("p"),
-            ..Default::default()
-        }),
+        regarding: Some(core::ObjectReference { kind: s("Pod"), name: s("p"), ..Default::default() }),
         note: s(""),
         r#type: s("Normal"),
-        deprecated_source: Some(core::EventSource {
-            component: s(""),
-            host: s(""),
-        }),
+        deprecated_source: Some(core::EventSource { component: s(""), host: s("") }),
         deprecated_first_timestamp: Some(meta::Time::default()),
         deprecated_last_timestamp: Some(meta::Time::default()),
         deprecated_count: Some(0),
         ..Default::default()
     };
-    let v = decode_ok(
-        &envelope("events.k8s.io/v1", "Event", ev.encode_to_vec()),
-        "events.k8s.io",
-        "v1",
-        "Event",
-    );
+    let v = decode_ok(&envelope("events.k8s.io/v1", "Event", ev.encode_to_vec()), "events.k8s.io", "v1", "Event");
     assert_eq!(v["eventTime"], json!("2023-11-14T22:13:20.123456Z"));
     assert_eq!(v["regarding"], json!({"kind": "Pod", "name": "p"}));
     assert_eq!(v["deprecatedSource"], json!({}));
@@ -466,17 +367,11 @@ fn micro_time_duration_and_raw_extension() {
 
     let rev = apps::ControllerRevision {
         metadata: Some(go_meta("r", "")),
-        data: Some(RawExtension {
-            raw: Some(br#"{"spec":{"x":[1,2]}}"#.to_vec()),
-        }),
+        data: Some(RawExtension { raw: Some(br#"{"spec":{"x":[1,2]}}"#.to_vec()) }),
         revision: Some(3),
     };
-    let v = decode_ok(
-        &envelope("apps/v1", "ControllerRevision", rev.encode_to_vec()),
-        "apps",
-        "v1",
-        "ControllerRevision",
-    );
+    let v =
+        decode_ok(&envelope("apps/v1", "ControllerRevision", rev.encode_to_vec()), "apps", "v1", "ControllerRevision");
     assert_eq!(v["data"], json!({"spec": {"x": [1, 2]}}));
     assert_eq!(v["revision"], json!(3));
 
@@ -498,11 +393,8 @@ fn micro_time_duration_and_raw_extension() {
 
 #[test]
 fn unknown_tags_are_skipped() {
-    let cm = core::ConfigMap {
-        metadata: Some(go_meta("x", "")),
-        data: string_map(&[("a", "b")]),
-        ..Default::default()
-    };
+    let cm =
+        core::ConfigMap { metadata: Some(go_meta("x", "")), data: string_map(&[("a", "b")]), ..Default::default() };
     let mut raw = cm.encode_to_vec();
     // tag 99 varint, tag 100 bytes, tag 101 fixed32, tag 102 fixed64, tag 103 group with a field inside
     raw.extend_from_slice(&[0x98, 0x06, 0x05]);
@@ -521,56 +413,30 @@ fn packed_and_unpacked_repeated_scalars() {
     let spec = [&[0x72, sc_packed.len() as u8][..], &sc_packed].concat(); // PodSpec.securityContext = 14
     let pod = [&[0x12, spec.len() as u8][..], &spec].concat(); // Pod.spec = 2
     let v = decode_ok(&envelope("v1", "Pod", pod), "", "v1", "Pod");
-    assert_eq!(
-        v["spec"]["securityContext"]["supplementalGroups"],
-        json!([7, 300])
-    );
+    assert_eq!(v["spec"]["securityContext"]["supplementalGroups"], json!([7, 300]));
 }
 
 #[test]
 fn typemeta_defaults_and_mismatch() {
-    let cm = core::ConfigMap {
-        metadata: Some(go_meta("x", "")),
-        ..Default::default()
-    };
+    let cm = core::ConfigMap { metadata: Some(go_meta("x", "")), ..Default::default() };
     // empty typeMeta: taken from the endpoint
     let v = decode_ok(&envelope("", "", cm.encode_to_vec()), "", "v1", "ConfigMap");
-    assert_eq!(
-        (v["apiVersion"].as_str(), v["kind"].as_str()),
-        (Some("v1"), Some("ConfigMap"))
-    );
+    assert_eq!((v["apiVersion"].as_str(), v["kind"].as_str()), (Some("v1"), Some("ConfigMap")));
     // another served kind in the envelope: decoded as that kind, for the usual mismatch checks
-    let v = decode_ok(
-        &envelope("v1", "Secret", cm.encode_to_vec()),
-        "",
-        "v1",
-        "ConfigMap",
-    );
+    let v = decode_ok(&envelope("v1", "Secret", cm.encode_to_vec()), "", "v1", "ConfigMap");
     assert_eq!(v["kind"], json!("Secret"));
 }
 
 #[test]
 fn malformed_bodies_are_errors() {
-    let cm = core::ConfigMap {
-        metadata: Some(go_meta("x", "")),
-        data: string_map(&[("a", "b")]),
-        ..Default::default()
-    };
+    let cm =
+        core::ConfigMap { metadata: Some(go_meta("x", "")), data: string_map(&[("a", "b")]), ..Default::default() };
     let body = envelope("v1", "ConfigMap", cm.encode_to_vec());
     assert!(decode(b"{\"kind\":\"ConfigMap\"}", "", "v1", "ConfigMap").is_err());
     assert!(decode(b"", "", "v1", "ConfigMap").is_err());
-    assert!(
-        decode(&body, "", "v1", "NoSuchKind").is_ok(),
-        "the envelope's kind wins"
-    );
+    assert!(decode(&body, "", "v1", "NoSuchKind").is_ok(), "the envelope's kind wins");
     assert!(decode(&envelope("v1", "NoSuchKind", vec![]), "", "v1", "ConfigMap").is_err());
-    assert!(decode(
-        &envelope("nope/v9", "ConfigMap", vec![]),
-        "",
-        "v1",
-        "ConfigMap"
-    )
-    .is_err());
+    assert!(decode(&envelope("nope/v9", "ConfigMap", vec![]), "", "v1", "ConfigMap").is_err());
     // every truncation either errors or decodes; none panics
     for n in 0..body.len() {
         let _ = decode(&body[..n], "", "v1", "ConfigMap");
@@ -580,36 +446,17 @@ fn malformed_bodies_are_errors() {
     assert!(decode(&body[..raw_end - 1], "", "v1", "ConfigMap").is_err());
     // wrong wire type for a known field
     let bad = envelope("v1", "ConfigMap", vec![0x08, 0x01]); // metadata (1) as varint
-    assert!(decode(&bad, "", "v1", "ConfigMap")
-        .unwrap_err()
-        .0
-        .contains("wrong wireType"));
+    assert!(decode(&bad, "", "v1", "ConfigMap").unwrap_err().0.contains("wrong wireType"));
     // varint overflow, tag 0, bad wire type
     assert!(decode(
-        &envelope(
-            "v1",
-            "ConfigMap",
-            vec![0x20; 1].into_iter().chain([0xff; 11]).collect()
-        ),
+        &envelope("v1", "ConfigMap", vec![0x20; 1].into_iter().chain([0xff; 11]).collect()),
         "",
         "v1",
         "ConfigMap"
     )
     .is_err());
-    assert!(decode(
-        &envelope("v1", "ConfigMap", vec![0x00, 0x01]),
-        "",
-        "v1",
-        "ConfigMap"
-    )
-    .is_err());
-    assert!(decode(
-        &envelope("v1", "ConfigMap", vec![0x0f]),
-        "",
-        "v1",
-        "ConfigMap"
-    )
-    .is_err());
+    assert!(decode(&envelope("v1", "ConfigMap", vec![0x00, 0x01]), "", "v1", "ConfigMap").is_err());
+    assert!(decode(&envelope("v1", "ConfigMap", vec![0x0f]), "", "v1", "ConfigMap").is_err());
     // random bytes never panic
     let mut x = 0x1234_5678u32;
     for _ in 0..2000 {
@@ -622,11 +469,7 @@ fn malformed_bodies_are_errors() {
             raw.push(x as u8);
         }
         for kind in ["Pod", "Deployment", "ConfigMap"] {
-            let (api_version, group) = if kind == "Deployment" {
-                ("apps/v1", "apps")
-            } else {
-                ("v1", "")
-            };
+            let (api_version, group) = if kind == "Deployment" { ("apps/v1", "apps") } else { ("v1", "") };
             let _ = decode(&envelope(api_version, kind, raw.clone()), group, "v1", kind);
         }
     }
@@ -653,29 +496,10 @@ fn deep_nesting_is_an_error_not_a_stack_overflow() {
         let spec = len_field(7, &version);
         len_field(2, &spec)
     }
-    let v = decode_ok(
-        &envelope(
-            "apiextensions.k8s.io/v1",
-            "CustomResourceDefinition",
-            crd(3),
-        ),
-        "",
-        "",
-        "",
-    );
-    assert_eq!(
-        v["spec"]["versions"][0]["schema"]["openAPIV3Schema"],
-        json!({"not": {"not": {"not": {}}}})
-    );
-    let body = envelope(
-        "apiextensions.k8s.io/v1",
-        "CustomResourceDefinition",
-        crd(1_000),
-    );
-    assert!(decode(&body, "", "", "")
-        .unwrap_err()
-        .0
-        .contains("too deeply"));
+    let v = decode_ok(&envelope("apiextensions.k8s.io/v1", "CustomResourceDefinition", crd(3)), "", "", "");
+    assert_eq!(v["spec"]["versions"][0]["schema"]["openAPIV3Schema"], json!({"not": {"not": {"not": {}}}}));
+    let body = envelope("apiextensions.k8s.io/v1", "CustomResourceDefinition", crd(1_000));
+    assert!(decode(&body, "", "", "").unwrap_err().0.contains("too deeply"));
     // deeply nested groups in an unknown field
     let groups: Vec<u8> = std::iter::repeat_n([0xbb, 0x06], 5000).flatten().collect();
     assert!(decode(&envelope("v1", "ConfigMap", groups), "", "v1", "ConfigMap").is_err());
@@ -684,20 +508,14 @@ fn deep_nesting_is_an_error_not_a_stack_overflow() {
 #[test]
 fn tables_are_consistent() {
     for (i, m) in tables::MSGS.iter().enumerate() {
-        assert!(
-            m.fields.windows(2).all(|w| w[0].0 < w[1].0),
-            "{} fields unsorted",
-            m.name
-        );
+        assert!(m.fields.windows(2).all(|w| w[0].0 < w[1].0), "{} fields unsorted", m.name);
         for f in m.fields {
             if let Ty::M(j) = f.2 {
                 assert!((j as usize) < tables::MSGS.len(), "{i}");
             }
         }
     }
-    assert!(tables::KINDS
-        .windows(2)
-        .all(|w| (w[0].0, w[0].1, w[0].2) < (w[1].0, w[1].1, w[1].2)));
+    assert!(tables::KINDS.windows(2).all(|w| (w[0].0, w[0].1, w[0].2) < (w[1].0, w[1].1, w[1].2)));
     for (g, v, k) in [
         ("", "v1", "ConfigMap"),
         ("", "v1", "Secret"),
@@ -726,11 +544,7 @@ fn max_depth_fits_a_small_stack() {
         }
         len_field(2, &len_field(7, &len_field(4, &len_field(1, &props))))
     }
-    let body = envelope(
-        "apiextensions.k8s.io/v1",
-        "CustomResourceDefinition",
-        crd(MAX_DEPTH as usize - 6),
-    );
+    let body = envelope("apiextensions.k8s.io/v1", "CustomResourceDefinition", crd(MAX_DEPTH as usize - 6));
     let ok = std::thread::Builder::new()
         .stack_size(1 << 20)
         .spawn(move || decode(&body, "", "", "").map(|_| ()))

@@ -14,8 +14,8 @@ mod strict;
 pub use scalars::first_bad_quantity;
 
 pub use strict::{
-    decode_json_checked, decode_strict, go_quote, prune_unknown_fields, strict_error_message,
-    strict_errors_message, strict_warnings, unknown_fields, StrictError,
+    decode_json_checked, decode_strict, go_quote, prune_unknown_fields, strict_error_message, strict_errors_message,
+    strict_warnings, unknown_fields, StrictError,
 };
 
 /// The wire type of a field.
@@ -129,11 +129,7 @@ impl<'a> TypeRef<'a> {
 
     /// The field with exactly this JSON name.
     pub fn field(&self, name: &str) -> Option<&'a Field> {
-        self.def
-            .fields
-            .binary_search_by(|f| f.name.cmp(name))
-            .ok()
-            .and_then(|i| self.def.fields.get(i))
+        self.def.fields.binary_search_by(|f| f.name.cmp(name)).ok().and_then(|i| self.def.fields.get(i))
     }
 
     /// `x-kubernetes-map-type` of the struct itself (`atomic` structs are replaced as a whole by apply).
@@ -165,13 +161,9 @@ impl Index {
     /// The definition of a top-level kind (`group` is `""` for the core group).
     pub fn kind(&self, group: &str, version: &str, kind: &str) -> Option<TypeRef<'_>> {
         let gvks = tables::GVKS;
-        let i = gvks
-            .binary_search_by(|(g, v, k, _)| (*g, *v, *k).cmp(&(group, version, kind)))
-            .ok()?;
+        let i = gvks.binary_search_by(|(g, v, k, _)| (*g, *v, *k).cmp(&(group, version, kind))).ok()?;
         let (_, _, _, def) = gvks.get(i)?;
-        tables::DEFS
-            .get(usize::from(*def))
-            .map(|def| TypeRef { def })
+        tables::DEFS.get(usize::from(*def)).map(|def| TypeRef { def })
     }
 
     /// A definition by its OpenAPI name, e.g. `io.k8s.api.core.v1.Container`.
@@ -197,10 +189,7 @@ mod tests {
         let dep = index().kind("apps", "v1", "Deployment").unwrap();
         assert_eq!(dep.name(), "io.k8s.api.apps.v1.Deployment");
         assert!(index().kind("apps", "v1", "Nope").is_none());
-        assert!(
-            index().kind("", "v1", "pod").is_none(),
-            "kinds are case-sensitive"
-        );
+        assert!(index().kind("", "v1", "pod").is_none(), "kinds are case-sensitive");
     }
 
     #[test]
@@ -211,24 +200,15 @@ mod tests {
         assert!(containers.has_strategy(strategy::MERGE));
         assert_eq!(containers.list_type, ListType::Map);
         assert_eq!(containers.list_map_keys, &["name"]);
-        let Type::Array(elem) = containers.ty else {
-            panic!("containers is a list")
-        };
-        assert_eq!(
-            elem.object().unwrap().name(),
-            "io.k8s.api.core.v1.Container"
-        );
+        let Type::Array(elem) = containers.ty else { panic!("containers is a list") };
+        assert_eq!(elem.object().unwrap().name(), "io.k8s.api.core.v1.Container");
         let volumes = spec.field("volumes").unwrap();
-        assert!(
-            volumes.has_strategy(strategy::MERGE) && volumes.has_strategy(strategy::RETAIN_KEYS)
-        );
+        assert!(volumes.has_strategy(strategy::MERGE) && volumes.has_strategy(strategy::RETAIN_KEYS));
     }
 
     #[test]
     fn service_ports_merge_on_port_with_two_map_keys() {
-        let spec = index()
-            .definition("io.k8s.api.core.v1.ServiceSpec")
-            .unwrap();
+        let spec = index().definition("io.k8s.api.core.v1.ServiceSpec").unwrap();
         let ports = spec.field("ports").unwrap();
         assert_eq!(ports.merge_key, "port");
         assert_eq!(ports.list_map_keys, &["port", "protocol"]);
@@ -236,37 +216,25 @@ mod tests {
 
     #[test]
     fn special_definitions_fold_into_scalar_types() {
-        let meta = index()
-            .definition("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta")
-            .unwrap();
+        let meta = index().definition("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta").unwrap();
         assert_eq!(meta.field("labels").unwrap().ty, Type::Map(&Type::String));
         assert_eq!(meta.field("creationTimestamp").unwrap().ty, Type::Time);
-        let port = index()
-            .definition("io.k8s.api.core.v1.HTTPGetAction")
-            .unwrap();
+        let port = index().definition("io.k8s.api.core.v1.HTTPGetAction").unwrap();
         assert_eq!(port.field("port").unwrap().ty, Type::IntOrString);
-        let res = index()
-            .definition("io.k8s.api.core.v1.ResourceRequirements")
-            .unwrap();
+        let res = index().definition("io.k8s.api.core.v1.ResourceRequirements").unwrap();
         assert_eq!(res.field("limits").unwrap().ty, Type::Map(&Type::Quantity));
         let rev = index().kind("apps", "v1", "ControllerRevision").unwrap();
         assert_eq!(rev.field("data").unwrap().ty, Type::Any);
-        let strategy_field = index()
-            .definition("io.k8s.api.apps.v1.DeploymentSpec")
-            .unwrap()
-            .field("strategy")
-            .unwrap();
+        let strategy_field =
+            index().definition("io.k8s.api.apps.v1.DeploymentSpec").unwrap().field("strategy").unwrap();
         assert!(strategy_field.has_strategy(strategy::RETAIN_KEYS));
     }
 
     #[test]
     fn crd_schema_props_is_a_struct_with_recursive_maps() {
-        let props = index()
-            .definition("io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.JSONSchemaProps")
-            .unwrap();
-        let Type::Map(elem) = props.field("properties").unwrap().ty else {
-            panic!("properties is a map")
-        };
+        let props =
+            index().definition("io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.JSONSchemaProps").unwrap();
+        let Type::Map(elem) = props.field("properties").unwrap().ty else { panic!("properties is a map") };
         assert_eq!(elem.object().unwrap(), props);
         assert_eq!(props.field("default").unwrap().ty, Type::Any);
         assert!(props.field("x-kubernetes-int-or-string").is_some());

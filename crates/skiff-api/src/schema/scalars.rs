@@ -12,15 +12,12 @@ pub fn first_bad_quantity(group: &str, version: &str, kind: &str, obj: &Value) -
 
 fn walk_object(def: TypeRef<'_>, v: &Value) -> Option<String> {
     let Value::Object(map) = v else { return None };
-    map.iter()
-        .find_map(|(k, v)| def.field(k).and_then(|f| walk(f.ty, v)))
+    map.iter().find_map(|(k, v)| def.field(k).and_then(|f| walk(f.ty, v)))
 }
 
 fn walk(ty: Type, v: &Value) -> Option<String> {
     match (ty, v) {
-        (Type::Quantity, Value::String(s)) => crate::validation::parse_quantity(s)
-            .err()
-            .map(|e| e.to_string()),
+        (Type::Quantity, Value::String(s)) => crate::validation::parse_quantity(s).err().map(|e| e.to_string()),
         (Type::Object(_), _) => ty.object().and_then(|d| walk_object(d, v)),
         (Type::Array(t), Value::Array(items)) => items.iter().find_map(|i| walk(*t, i)),
         (Type::Map(t), Value::Object(m)) => m.values().find_map(|i| walk(*t, i)),
@@ -37,10 +34,7 @@ mod tests {
     fn unparseable_limits_are_reported() {
         let pod = json!({"spec": {"containers": [{"name": "a", "resources": {"limits": {"memory": "12 gigs"}}}]}});
         let msg = first_bad_quantity("", "v1", "Pod", &pod).unwrap();
-        assert!(
-            msg.starts_with("quantities must match the regular expression"),
-            "{msg}"
-        );
+        assert!(msg.starts_with("quantities must match the regular expression"), "{msg}");
         let ok = json!({"spec": {"containers": [{"name": "a", "resources": {"limits": {"memory": "512Mi", "cpu": "500m"}}}]}});
         assert_eq!(first_bad_quantity("", "v1", "Pod", &ok), None);
     }

@@ -50,10 +50,7 @@ impl fmt::Display for StrictError {
 /// last): returns the value (last occurrence wins, like upstream) and the duplicate-field paths, at any depth.
 pub fn decode_json_checked(body: &[u8]) -> Result<(Value, Vec<String>), serde_json::Error> {
     let (value, errors) = decode_with(body, Mode::Untyped)?;
-    Ok((
-        value,
-        errors.into_iter().map(|e| e.path().to_string()).collect(),
-    ))
+    Ok((value, errors.into_iter().map(|e| e.path().to_string()).collect()))
 }
 
 /// Parse a JSON body for `group/version/kind` and collect every strict error in upstream's order (unknown
@@ -137,11 +134,7 @@ pub fn strict_warnings(unknown: &[String], duplicates: &[String]) -> Vec<String>
     unknown
         .iter()
         .map(|p| StrictError::Unknown(p.clone()).to_string())
-        .chain(
-            duplicates
-                .iter()
-                .map(|p| StrictError::Duplicate(p.clone()).to_string()),
-        )
+        .chain(duplicates.iter().map(|p| StrictError::Duplicate(p.clone()).to_string()))
         .collect()
 }
 
@@ -245,11 +238,7 @@ impl Ctx {
 fn decode_with(body: &[u8], mode: Mode) -> Result<(Value, Vec<StrictError>), serde_json::Error> {
     let mut ctx = Ctx::default();
     let mut de = serde_json::Deserializer::from_slice(body);
-    let value = Seed {
-        ctx: &mut ctx,
-        mode,
-    }
-    .deserialize(&mut de)?;
+    let value = Seed { ctx: &mut ctx, mode }.deserialize(&mut de)?;
     de.end()?;
     Ok((value, ctx.errors))
 }
@@ -271,9 +260,7 @@ impl Seed<'_> {
     fn member_mode(&mut self, key: &str, duplicate: bool) -> Mode {
         let struct_field = |def: super::TypeRef<'static>, root: bool| match def.field(key) {
             Some(f) => Some(Mode::Typed(f.ty)),
-            None if root && (key == "apiVersion" || key == "kind") => {
-                Some(Mode::Typed(Type::String))
-            }
+            None if root && (key == "apiVersion" || key == "kind") => Some(Mode::Typed(Type::String)),
             None => None,
         };
         let (child, checks_duplicates) = match self.mode {
@@ -289,14 +276,12 @@ impl Seed<'_> {
         match child {
             Some(mode) => {
                 if duplicate && checks_duplicates {
-                    self.ctx
-                        .save(StrictError::Duplicate(field_path(&self.ctx.path, key)));
+                    self.ctx.save(StrictError::Duplicate(field_path(&self.ctx.path, key)));
                 }
                 mode
             }
             None => {
-                self.ctx
-                    .save(StrictError::Unknown(field_path(&self.ctx.path, key)));
+                self.ctx.save(StrictError::Unknown(field_path(&self.ctx.path, key)));
                 Mode::Opaque
             }
         }
@@ -334,9 +319,7 @@ impl<'de> Visitor<'de> for Seed<'_> {
         Ok(Value::Number(v.into()))
     }
     fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
-        Ok(serde_json::Number::from_f64(v)
-            .map(Value::Number)
-            .unwrap_or(Value::Null))
+        Ok(serde_json::Number::from_f64(v).map(Value::Number).unwrap_or(Value::Null))
     }
     fn visit_str<E>(self, v: &str) -> Result<Value, E> {
         Ok(Value::String(v.to_string()))
@@ -357,10 +340,7 @@ impl<'de> Visitor<'de> for Seed<'_> {
         loop {
             let len = self.ctx.path.len();
             self.ctx.path.push_str(&format!("[{}]", items.len()));
-            let item = seq.next_element_seed(Seed {
-                ctx: &mut *self.ctx,
-                mode: elem,
-            })?;
+            let item = seq.next_element_seed(Seed { ctx: &mut *self.ctx, mode: elem })?;
             self.ctx.path.truncate(len);
             match item {
                 Some(v) => items.push(v),
@@ -376,10 +356,7 @@ impl<'de> Visitor<'de> for Seed<'_> {
             let mode = self.member_mode(&key, map.contains_key(&key));
             let len = self.ctx.path.len();
             push_key(&mut self.ctx.path, &key);
-            let value = access.next_value_seed(Seed {
-                ctx: &mut *self.ctx,
-                mode,
-            })?;
+            let value = access.next_value_seed(Seed { ctx: &mut *self.ctx, mode })?;
             self.ctx.path.truncate(len);
             map.insert(key, value);
         }
@@ -402,9 +379,7 @@ pub fn go_quote(s: &str) -> String {
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
             '\u{b}' => out.push_str("\\v"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                out.push_str(&format!("\\x{:02x}", c as u32))
-            }
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => out.push_str(&format!("\\x{:02x}", c as u32)),
             c if c.is_control() => out.push_str(&format!("\\u{:04x}", c as u32)),
             c => out.push(c),
         }
@@ -424,20 +399,12 @@ mod tests {
         let (v, dups) = decode_json_checked(body).unwrap();
         assert_eq!(v["metadata"]["name"], "b");
         assert_eq!(v["metadata"]["labels"]["x"], "2");
-        assert_eq!(
-            dups,
-            vec![
-                "metadata.name",
-                "metadata.labels.x",
-                "spec.containers[0].name"
-            ]
-        );
+        assert_eq!(dups, vec!["metadata.name", "metadata.labels.x", "spec.containers[0].name"]);
     }
 
     #[test]
     fn decode_json_checked_reports_top_level_duplicate_without_dot() {
-        let (_, dups) =
-            decode_json_checked(br#"{"kind":"Pod","kind":"Pod","kind":"Pod"}"#).unwrap();
+        let (_, dups) = decode_json_checked(br#"{"kind":"Pod","kind":"Pod","kind":"Pod"}"#).unwrap();
         assert_eq!(dups, vec!["kind"], "repeated errors are de-duplicated");
     }
 
@@ -457,11 +424,7 @@ mod tests {
         });
         assert_eq!(
             unknown_fields("", "v1", "Pod", &pod),
-            vec![
-                "spec.containers[1].imagee",
-                "spec.containers[1].ports[0].bogus",
-                "extra"
-            ]
+            vec!["spec.containers[1].imagee", "spec.containers[1].ports[0].bogus", "extra"]
         );
     }
 
@@ -471,10 +434,7 @@ mod tests {
             "spec": {"replicas": 1, "template": {"metadata": {"labels": {"a": "b"}}, "spec": {"containers": [{"name": "n", "foo": 1}]}},
                      "strategy": {"rollingUpdate": {"maxSurge": "25%"}}}
         });
-        assert_eq!(
-            unknown_fields("apps", "v1", "Deployment", &dep),
-            vec!["spec.template.spec.containers[0].foo"]
-        );
+        assert_eq!(unknown_fields("apps", "v1", "Deployment", &dep), vec!["spec.template.spec.containers[0].foo"]);
         let rev = json!({"data": {"anything": {"goes": true}}, "revision": 1});
         assert!(unknown_fields("apps", "v1", "ControllerRevision", &rev).is_empty());
         assert!(unknown_fields("example.com", "v1", "Widget", &json!({"x": 1})).is_empty());
@@ -483,10 +443,7 @@ mod tests {
     #[test]
     fn field_names_are_case_sensitive() {
         let pod = json!({"Metadata": {}, "spec": {"Containers": []}});
-        assert_eq!(
-            unknown_fields("", "v1", "Pod", &pod),
-            vec!["Metadata", "spec.Containers"]
-        );
+        assert_eq!(unknown_fields("", "v1", "Pod", &pod), vec!["Metadata", "spec.Containers"]);
     }
 
     #[test]
@@ -515,20 +472,14 @@ mod tests {
 
     #[test]
     fn strict_error_message_matches_upstream_wording() {
-        let msg = strict_error_message(
-            &["spec.containers[0].imagee".into()],
-            &["metadata.name".into()],
-        );
+        let msg = strict_error_message(&["spec.containers[0].imagee".into()], &["metadata.name".into()]);
         assert_eq!(
             msg,
             r#"strict decoding error: unknown field "spec.containers[0].imagee", duplicate field "metadata.name""#
         );
         assert_eq!(
             strict_warnings(&["spec.foo".into()], &["metadata.name".into()]),
-            vec![
-                r#"unknown field "spec.foo""#,
-                r#"duplicate field "metadata.name""#
-            ]
+            vec![r#"unknown field "spec.foo""#, r#"duplicate field "metadata.name""#]
         );
     }
 

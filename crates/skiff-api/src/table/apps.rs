@@ -3,9 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::format::{
-    container_cells, format_label_selector, format_labels, label_selector, Selector,
-};
+use super::format::{container_cells, format_label_selector, format_labels, label_selector, Selector};
 use super::human::since;
 use super::{age_col, col, docs, json, name_col, wide, Column, CONTAINERS_DOC, IMAGES_DOC};
 
@@ -153,12 +151,7 @@ pub(super) fn controller_revision_row(obj: &Value, now: DateTime<Utc>) -> Vec<Va
         .iter()
         .find(|r| json::bool(r, &["controller"]))
         .map_or_else(|| "<none>".to_string(), controller_name);
-    vec![
-        json::name(obj).into(),
-        controller.into(),
-        json::int(obj, &["revision"]).into(),
-        age(obj, now),
-    ]
+    vec![json::name(obj).into(), controller.into(), json::int(obj, &["revision"]).into(), age(obj, now)]
 }
 
 /// `formatResourceName` for an owner reference: `kind.group/name` lower-cased (`statefulset.apps/web`).
@@ -171,11 +164,7 @@ fn controller_name(owner: &Value) -> String {
     if group.is_empty() && kind.is_empty() {
         return name.to_string();
     }
-    let group_kind = if group.is_empty() {
-        kind.to_string()
-    } else {
-        format!("{kind}.{group}")
-    };
+    let group_kind = if group.is_empty() { kind.to_string() } else { format!("{kind}.{group}") };
     format!("{}/{name}", group_kind.to_lowercase())
 }
 
@@ -251,13 +240,7 @@ mod tests {
                         "status": {"readyReplicas": 1}});
         assert_eq!(
             stateful_set_row(&ss, now()),
-            vec![
-                json!("db"),
-                json!("1/2"),
-                json!("<unknown>"),
-                json!(""),
-                json!("")
-            ]
+            vec![json!("db"), json!("1/2"), json!("<unknown>"), json!(""), json!("")]
         );
     }
 
@@ -298,12 +281,7 @@ mod tests {
             "revision": 2});
         assert_eq!(
             controller_revision_row(&cr, now()),
-            vec![
-                json!("web-7d9"),
-                json!("statefulset.apps/web"),
-                json!(2),
-                json!("10s")
-            ]
+            vec![json!("web-7d9"), json!("statefulset.apps/web"), json!(2), json!("10s")]
         );
         let orphan = json!({"metadata": {"name": "x"}, "revision": 1});
         assert_eq!(controller_revision_row(&orphan, now())[1], json!("<none>"));

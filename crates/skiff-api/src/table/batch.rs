@@ -37,10 +37,7 @@ pub(super) fn job_row(job: &Value, now: DateTime<Utc>) -> Vec<Value> {
             _ => format!("{succeeded}/1"),
         },
     };
-    let duration = match (
-        json::time(job, &["status", "startTime"]),
-        json::time(job, &["status", "completionTime"]),
-    ) {
+    let duration = match (json::time(job, &["status", "startTime"]), json::time(job, &["status", "completionTime"])) {
         (None, _) => String::new(),
         (Some(start), None) => human_duration(now - start),
         (Some(start), Some(end)) => human_duration(end - start),
@@ -58,8 +55,7 @@ pub(super) fn job_row(job: &Value, now: DateTime<Utc>) -> Vec<Value> {
     } else {
         "Running"
     };
-    let (names, images) =
-        container_cells(json::arr(job, &["spec", "template", "spec", "containers"]));
+    let (names, images) = container_cells(json::arr(job, &["spec", "template", "spec", "containers"]));
     vec![
         json::name(job).into(),
         status.into(),
@@ -79,11 +75,7 @@ pub(super) fn cron_job_columns() -> Vec<Column> {
         col("Timezone", "string", docs::CRONJOB_SPEC_TIME_ZONE),
         col("Suspend", "boolean", docs::CRONJOB_SPEC_SUSPEND),
         col("Active", "integer", docs::CRONJOB_STATUS_ACTIVE),
-        col(
-            "Last Schedule",
-            "string",
-            docs::CRONJOB_STATUS_LAST_SCHEDULE,
-        ),
+        col("Last Schedule", "string", docs::CRONJOB_STATUS_LAST_SCHEDULE),
         age_col(),
         wide(col("Containers", "string", CONTAINERS_DOC)),
         wide(col("Images", "string", IMAGES_DOC)),
@@ -101,9 +93,7 @@ pub(super) fn cron_job_row(cj: &Value, now: DateTime<Utc>) -> Vec<Value> {
     vec![
         json::name(cj).into(),
         json::str(cj, &["spec", "schedule"]).into(),
-        json::opt_str(cj, &["spec", "timeZone"])
-            .unwrap_or("<none>")
-            .into(),
+        json::opt_str(cj, &["spec", "timeZone"]).unwrap_or("<none>").into(),
         // Declared boolean, but upstream prints the words (and <unset>), so the cell is a string.
         bool_ptr(json::opt_bool(cj, &["spec", "suspend"])).into(),
         (json::arr(cj, &["status", "active"]).len() as i64).into(),
@@ -151,20 +141,16 @@ mod tests {
 
     #[test]
     fn complete_job_shows_complete_and_its_run_time() {
-        let j = job(
-            json!({"startTime": ago(190), "completionTime": ago(150), "succeeded": 1,
-            "conditions": [{"type": "SuccessCriteriaMet", "status": "True"}, {"type": "Complete", "status": "True"}]}),
-        );
+        let j = job(json!({"startTime": ago(190), "completionTime": ago(150), "succeeded": 1,
+            "conditions": [{"type": "SuccessCriteriaMet", "status": "True"}, {"type": "Complete", "status": "True"}]}));
         let cells = job_row(&j, now());
         assert_eq!(cells[1..4], [json!("Complete"), json!("1/1"), json!("40s")]);
     }
 
     #[test]
     fn job_status_follows_upstream_precedence() {
-        let failed = job(
-            json!({"conditions": [{"type": "FailureTarget", "status": "True"},
-                                               {"type": "Failed", "status": "True"}]}),
-        );
+        let failed = job(json!({"conditions": [{"type": "FailureTarget", "status": "True"},
+                                               {"type": "Failed", "status": "True"}]}));
         assert_eq!(job_row(&failed, now())[1], json!("Failed"));
         let target = job(json!({"conditions": [{"type": "FailureTarget", "status": "True"}]}));
         assert_eq!(job_row(&target, now())[1], json!("FailureTarget"));
@@ -212,14 +198,6 @@ mod tests {
         );
         let bare = json!({"metadata": {"name": "x"}, "spec": {"timeZone": "Etc/UTC"}});
         let cells = cron_job_row(&bare, now());
-        assert_eq!(
-            cells[2..6],
-            [
-                json!("Etc/UTC"),
-                json!("<unset>"),
-                json!(0),
-                json!("<none>")
-            ]
-        );
+        assert_eq!(cells[2..6], [json!("Etc/UTC"), json!("<unset>"), json!(0), json!("<none>")]);
     }
 }

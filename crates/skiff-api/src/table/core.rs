@@ -29,12 +29,7 @@ pub(super) fn pod_template_columns() -> Vec<Column> {
 pub(super) fn pod_template_row(obj: &Value) -> Vec<Value> {
     let (names, images) = container_cells(json::arr(obj, &["template", "spec", "containers"]));
     let labels = json::string_map(obj, &["template", "metadata", "labels"]);
-    vec![
-        name(obj),
-        names.into(),
-        images.into(),
-        format_labels(&labels).into(),
-    ]
+    vec![name(obj), names.into(), images.into(), format_labels(&labels).into()]
 }
 
 pub(super) fn replication_controller_columns() -> Vec<Column> {
@@ -53,8 +48,7 @@ pub(super) fn replication_controller_columns() -> Vec<Column> {
 pub(super) fn replication_controller_row(obj: &Value, now: DateTime<Utc>) -> Vec<Value> {
     // spec.replicas defaults to 1 on write, so a stored object without it means 1.
     let desired = json::opt_int(obj, &["spec", "replicas"]).unwrap_or(1);
-    let (names, images) =
-        container_cells(json::arr(obj, &["spec", "template", "spec", "containers"]));
+    let (names, images) = container_cells(json::arr(obj, &["spec", "template", "spec", "containers"]));
     vec![
         name(obj),
         desired.into(),
@@ -68,27 +62,15 @@ pub(super) fn replication_controller_row(obj: &Value, now: DateTime<Utc>) -> Vec
 }
 
 pub(super) fn namespace_columns() -> Vec<Column> {
-    vec![
-        name_col(),
-        col("Status", "string", "The status of the namespace"),
-        age_col(),
-    ]
+    vec![name_col(), col("Status", "string", "The status of the namespace"), age_col()]
 }
 
 pub(super) fn namespace_row(obj: &Value, now: DateTime<Utc>) -> Vec<Value> {
-    vec![
-        name(obj),
-        json::str(obj, &["status", "phase"]).into(),
-        age(obj, now),
-    ]
+    vec![name(obj), json::str(obj, &["status", "phase"]).into(), age(obj, now)]
 }
 
 pub(super) fn config_map_columns() -> Vec<Column> {
-    vec![
-        name_col(),
-        col("Data", "string", docs::CONFIGMAP_DATA),
-        age_col(),
-    ]
+    vec![name_col(), col("Data", "string", docs::CONFIGMAP_DATA), age_col()]
 }
 
 pub(super) fn config_map_row(obj: &Value, now: DateTime<Utc>) -> Vec<Value> {
@@ -97,30 +79,18 @@ pub(super) fn config_map_row(obj: &Value, now: DateTime<Utc>) -> Vec<Value> {
 }
 
 pub(super) fn secret_columns() -> Vec<Column> {
-    vec![
-        name_col(),
-        col("Type", "string", docs::SECRET_TYPE),
-        col("Data", "string", docs::SECRET_DATA),
-        age_col(),
-    ]
+    vec![name_col(), col("Type", "string", docs::SECRET_TYPE), col("Data", "string", docs::SECRET_DATA), age_col()]
 }
 
 pub(super) fn secret_row(obj: &Value, now: DateTime<Utc>) -> Vec<Value> {
     // v1→internal conversion folds stringData into data, so count the union of both keys.
-    let mut keys: Vec<&String> = json::map(obj, &["data"])
-        .map(|m| m.keys().collect())
-        .unwrap_or_default();
+    let mut keys: Vec<&String> = json::map(obj, &["data"]).map(|m| m.keys().collect()).unwrap_or_default();
     if let Some(extra) = json::map(obj, &["stringData"]) {
         keys.extend(extra.keys());
     }
     keys.sort();
     keys.dedup();
-    vec![
-        name(obj),
-        json::str(obj, &["type"]).into(),
-        (keys.len() as i64).into(),
-        age(obj, now),
-    ]
+    vec![name(obj), json::str(obj, &["type"]).into(), (keys.len() as i64).into(), age(obj, now)]
 }
 
 pub(super) fn service_columns() -> Vec<Column> {
@@ -138,10 +108,7 @@ pub(super) fn service_columns() -> Vec<Column> {
 pub(super) fn service_row(obj: &Value, now: DateTime<Utc>) -> Vec<Value> {
     // Internal ClusterIPs[0] comes from clusterIP when set (conversion treats it as authoritative).
     let cluster_ip = match json::str(obj, &["spec", "clusterIP"]) {
-        "" => json::arr(obj, &["spec", "clusterIPs"])
-            .first()
-            .and_then(Value::as_str)
-            .unwrap_or("<none>"),
+        "" => json::arr(obj, &["spec", "clusterIPs"]).first().and_then(Value::as_str).unwrap_or("<none>"),
         ip => ip,
     };
     let ports: Vec<String> = json::arr(obj, &["spec", "ports"])
@@ -158,11 +125,7 @@ pub(super) fn service_row(obj: &Value, now: DateTime<Utc>) -> Vec<Value> {
             }
         })
         .collect();
-    let ports = if ports.is_empty() {
-        "<none>".to_string()
-    } else {
-        ports.join(",")
-    };
+    let ports = if ports.is_empty() { "<none>".to_string() } else { ports.join(",") };
     vec![
         name(obj),
         json::str(obj, &["spec", "type"]).into(),
@@ -176,23 +139,18 @@ pub(super) fn service_row(obj: &Value, now: DateTime<Utc>) -> Vec<Value> {
 
 /// `getServiceExternalIP` in its wide form (the server always prints wide, so load-balancer lists are not clipped).
 fn service_external_ip(obj: &Value) -> String {
-    let external: Vec<&str> = json::arr(obj, &["spec", "externalIPs"])
-        .iter()
-        .filter_map(Value::as_str)
-        .collect();
+    let external: Vec<&str> = json::arr(obj, &["spec", "externalIPs"]).iter().filter_map(Value::as_str).collect();
     match json::str(obj, &["spec", "type"]) {
         "ClusterIP" | "NodePort" if external.is_empty() => "<none>".to_string(),
         "ClusterIP" | "NodePort" => external.join(","),
         "LoadBalancer" => {
             let mut lb: Vec<&str> = json::arr(obj, &["status", "loadBalancer", "ingress"])
                 .iter()
-                .filter_map(
-                    |i| match (json::str(i, &["ip"]), json::str(i, &["hostname"])) {
-                        ("", "") => None,
-                        ("", host) => Some(host),
-                        (ip, _) => Some(ip),
-                    },
-                )
+                .filter_map(|i| match (json::str(i, &["ip"]), json::str(i, &["hostname"])) {
+                    ("", "") => None,
+                    ("", host) => Some(host),
+                    (ip, _) => Some(ip),
+                })
                 .collect();
             lb.sort_unstable();
             lb.dedup();
@@ -209,11 +167,7 @@ fn service_external_ip(obj: &Value) -> String {
 }
 
 pub(super) fn endpoints_columns() -> Vec<Column> {
-    vec![
-        name_col(),
-        col("Endpoints", "string", docs::ENDPOINTS_SUBSETS),
-        age_col(),
-    ]
+    vec![name_col(), col("Endpoints", "string", docs::ENDPOINTS_SUBSETS), age_col()]
 }
 
 pub(super) fn endpoints_row(obj: &Value, now: DateTime<Utc>) -> Vec<Value> {
@@ -251,10 +205,7 @@ fn format_endpoints(obj: &Value) -> String {
                     more = true;
                     break;
                 }
-                list.push(join_host_port(
-                    json::str(a, &["ip"]),
-                    json::int(port, &["port"]),
-                ));
+                list.push(join_host_port(json::str(a, &["ip"]), json::int(port, &["port"])));
             }
         }
     }
@@ -276,11 +227,7 @@ fn join_host_port(host: &str, port: i64) -> String {
 }
 
 pub(super) fn service_account_columns() -> Vec<Column> {
-    vec![
-        name_col(),
-        col("Secrets", "string", docs::SA_SECRETS),
-        age_col(),
-    ]
+    vec![name_col(), col("Secrets", "string", docs::SA_SECRETS), age_col()]
 }
 
 pub(super) fn service_account_row(obj: &Value, now: DateTime<Utc>) -> Vec<Value> {
@@ -298,24 +245,14 @@ pub(super) fn node_columns() -> Vec<Column> {
         wide(col("Internal-IP", "string", docs::NODE_STATUS_ADDRESSES)),
         wide(col("External-IP", "string", docs::NODE_STATUS_ADDRESSES)),
         wide(col("OS-Image", "string", docs::NODE_INFO_OS_IMAGE)),
-        wide(col(
-            "Kernel-Version",
-            "string",
-            docs::NODE_INFO_KERNEL_VERSION,
-        )),
-        wide(col(
-            "Container-Runtime",
-            "string",
-            docs::NODE_INFO_CONTAINER_RUNTIME,
-        )),
+        wide(col("Kernel-Version", "string", docs::NODE_INFO_KERNEL_VERSION)),
+        wide(col("Container-Runtime", "string", docs::NODE_INFO_CONTAINER_RUNTIME)),
     ]
 }
 
 pub(super) fn node_row(obj: &Value, now: DateTime<Utc>) -> Vec<Value> {
     // Only the Ready condition feeds STATUS; the last one of that type wins, as in upstream's map.
-    let ready = json::arr(obj, &["status", "conditions"])
-        .iter()
-        .rfind(|c| json::str(c, &["type"]) == "Ready");
+    let ready = json::arr(obj, &["status", "conditions"]).iter().rfind(|c| json::str(c, &["type"]) == "Ready");
     let mut status = vec![match ready {
         Some(c) if json::str(c, &["status"]) == "True" => "Ready",
         Some(_) => "NotReady",
@@ -335,11 +272,7 @@ pub(super) fn node_row(obj: &Value, now: DateTime<Utc>) -> Vec<Value> {
         .collect();
     roles.sort_unstable();
     roles.dedup();
-    let roles = if roles.is_empty() {
-        "<none>".to_string()
-    } else {
-        roles.join(",")
-    };
+    let roles = if roles.is_empty() { "<none>".to_string() } else { roles.join(",") };
     let address = |kind: &str| {
         json::arr(obj, &["status", "addresses"])
             .iter()
@@ -369,11 +302,8 @@ pub(super) fn node_row(obj: &Value, now: DateTime<Utc>) -> Vec<Value> {
 const BETA_STORAGE_CLASS_ANNOTATION: &str = "volume.beta.kubernetes.io/storage-class";
 
 fn storage_class(obj: &Value) -> &str {
-    json::opt_str(
-        obj,
-        &["metadata", "annotations", BETA_STORAGE_CLASS_ANNOTATION],
-    )
-    .unwrap_or_else(|| json::str(obj, &["spec", "storageClassName"]))
+    json::opt_str(obj, &["metadata", "annotations", BETA_STORAGE_CLASS_ANNOTATION])
+        .unwrap_or_else(|| json::str(obj, &["spec", "storageClassName"]))
 }
 
 fn storage_quantity(obj: &Value, path: &[&str]) -> String {
@@ -390,11 +320,7 @@ pub(super) fn persistent_volume_columns() -> Vec<Column> {
         col("Status", "string", docs::PV_STATUS_PHASE),
         col("Claim", "string", docs::PV_SPEC_CLAIM_REF),
         col("StorageClass", "string", "StorageClass of the pv"),
-        col(
-            "VolumeAttributesClass",
-            "string",
-            "VolumeAttributesClass of the pv",
-        ),
+        col("VolumeAttributesClass", "string", "VolumeAttributesClass of the pv"),
         col("Reason", "string", docs::PV_STATUS_REASON),
         age_col(),
         wide(col("VolumeMode", "string", docs::PV_SPEC_VOLUME_MODE)),
@@ -403,18 +329,10 @@ pub(super) fn persistent_volume_columns() -> Vec<Column> {
 
 pub(super) fn persistent_volume_row(obj: &Value, now: DateTime<Utc>) -> Vec<Value> {
     let claim = match json::get(obj, &["spec", "claimRef"]).filter(|c| c.is_object()) {
-        Some(c) => format!(
-            "{}/{}",
-            json::str(c, &["namespace"]),
-            json::str(c, &["name"])
-        ),
+        Some(c) => format!("{}/{}", json::str(c, &["namespace"]), json::str(c, &["name"])),
         None => String::new(),
     };
-    let phase = if json::deleting(obj) {
-        "Terminating"
-    } else {
-        json::str(obj, &["status", "phase"])
-    };
+    let phase = if json::deleting(obj) { "Terminating" } else { json::str(obj, &["status", "phase"]) };
     vec![
         name(obj),
         storage_quantity(obj, &["spec", "capacity", "storage"]).into(),
@@ -423,14 +341,10 @@ pub(super) fn persistent_volume_row(obj: &Value, now: DateTime<Utc>) -> Vec<Valu
         phase.into(),
         claim.into(),
         storage_class(obj).into(),
-        json::opt_str(obj, &["spec", "volumeAttributesClassName"])
-            .unwrap_or("<unset>")
-            .into(),
+        json::opt_str(obj, &["spec", "volumeAttributesClassName"]).unwrap_or("<unset>").into(),
         json::str(obj, &["status", "reason"]).into(),
         age(obj, now),
-        json::opt_str(obj, &["spec", "volumeMode"])
-            .unwrap_or("<unset>")
-            .into(),
+        json::opt_str(obj, &["spec", "volumeMode"]).unwrap_or("<unset>").into(),
     ]
 }
 
@@ -442,22 +356,14 @@ pub(super) fn persistent_volume_claim_columns() -> Vec<Column> {
         col("Capacity", "string", docs::PVC_STATUS_CAPACITY),
         col("Access Modes", "string", docs::PVC_STATUS_ACCESS_MODES),
         col("StorageClass", "string", "StorageClass of the pvc"),
-        col(
-            "VolumeAttributesClass",
-            "string",
-            "VolumeAttributesClass of the pvc",
-        ),
+        col("VolumeAttributesClass", "string", "VolumeAttributesClass of the pvc"),
         age_col(),
         wide(col("VolumeMode", "string", docs::PVC_SPEC_VOLUME_MODE)),
     ]
 }
 
 pub(super) fn persistent_volume_claim_row(obj: &Value, now: DateTime<Utc>) -> Vec<Value> {
-    let phase = if json::deleting(obj) {
-        "Terminating"
-    } else {
-        json::str(obj, &["status", "phase"])
-    };
+    let phase = if json::deleting(obj) { "Terminating" } else { json::str(obj, &["status", "phase"]) };
     let volume = json::str(obj, &["spec", "volumeName"]);
     // Capacity and access modes only show once the claim is bound to a volume.
     let (capacity, modes) = if volume.is_empty() {
@@ -475,13 +381,9 @@ pub(super) fn persistent_volume_claim_row(obj: &Value, now: DateTime<Utc>) -> Ve
         capacity.into(),
         modes.into(),
         storage_class(obj).into(),
-        json::opt_str(obj, &["spec", "volumeAttributesClassName"])
-            .unwrap_or("<unset>")
-            .into(),
+        json::opt_str(obj, &["spec", "volumeAttributesClassName"]).unwrap_or("<unset>").into(),
         age(obj, now),
-        json::opt_str(obj, &["spec", "volumeMode"])
-            .unwrap_or("<unset>")
-            .into(),
+        json::opt_str(obj, &["spec", "volumeMode"]).unwrap_or("<unset>").into(),
     ]
 }
 
@@ -503,9 +405,8 @@ pub(super) fn resource_quota_columns() -> Vec<Column> {
 }
 
 pub(super) fn resource_quota_row(obj: &Value, now: DateTime<Utc>) -> Vec<Value> {
-    let mut resources: Vec<&String> = json::map(obj, &["status", "hard"])
-        .map(|m| m.keys().collect())
-        .unwrap_or_default();
+    let mut resources: Vec<&String> =
+        json::map(obj, &["status", "hard"]).map(|m| m.keys().collect()).unwrap_or_default();
     resources.sort();
     let (mut requests, mut limits) = (Vec::new(), Vec::new());
     for r in resources {
@@ -519,12 +420,7 @@ pub(super) fn resource_quota_row(obj: &Value, now: DateTime<Utc>) -> Vec<Value> 
             requests.push(text);
         }
     }
-    vec![
-        name(obj),
-        requests.join(", ").into(),
-        limits.join(", ").into(),
-        age(obj, now),
-    ]
+    vec![name(obj), requests.join(", ").into(), limits.join(", ").into(), age(obj, now)]
 }
 
 pub(super) fn component_status_columns() -> Vec<Column> {
@@ -537,16 +433,10 @@ pub(super) fn component_status_columns() -> Vec<Column> {
 }
 
 pub(super) fn component_status_row(obj: &Value) -> Vec<Value> {
-    let healthy = json::arr(obj, &["conditions"])
-        .iter()
-        .find(|c| json::str(c, &["type"]) == "Healthy");
+    let healthy = json::arr(obj, &["conditions"]).iter().find(|c| json::str(c, &["type"]) == "Healthy");
     let (status, message, error) = match healthy {
         Some(c) => (
-            if json::str(c, &["status"]) == "True" {
-                "Healthy"
-            } else {
-                "Unhealthy"
-            },
+            if json::str(c, &["status"]) == "True" { "Healthy" } else { "Unhealthy" },
             json::str(c, &["message"]),
             json::str(c, &["error"]),
         ),

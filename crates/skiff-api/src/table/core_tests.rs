@@ -9,20 +9,14 @@ use super::*;
 fn namespace_prints_its_phase() {
     let ns = json!({"metadata": {"name": "default", "creationTimestamp": ago(86400 * 3)},
                     "status": {"phase": "Active"}});
-    assert_eq!(
-        namespace_row(&ns, now()),
-        vec![json!("default"), json!("Active"), json!("3d")]
-    );
+    assert_eq!(namespace_row(&ns, now()), vec![json!("default"), json!("Active"), json!("3d")]);
 }
 
 #[test]
 fn seed_config_map_counts_its_keys_as_an_integer() {
     let cm = json!({"metadata": {"name": "nginx-proxy-config", "creationTimestamp": ago(2)},
                     "data": {"default.conf": "server {}\n"}, "binaryData": {"logo.png": "iVBO"}});
-    assert_eq!(
-        config_map_row(&cm, now()),
-        vec![json!("nginx-proxy-config"), json!(2), json!("2s")]
-    );
+    assert_eq!(config_map_row(&cm, now()), vec![json!("nginx-proxy-config"), json!(2), json!("2s")]);
     assert_eq!(config_map_columns()[1].type_, "string");
 }
 
@@ -30,15 +24,7 @@ fn seed_config_map_counts_its_keys_as_an_integer() {
 fn seed_secret_prints_type_and_key_count() {
     let stored = json!({"metadata": {"name": "db-credentials", "creationTimestamp": ago(7)},
                         "type": "Opaque", "data": {"url": "cG9zdGdyZXM6Ly8="}});
-    assert_eq!(
-        secret_row(&stored, now()),
-        vec![
-            json!("db-credentials"),
-            json!("Opaque"),
-            json!(1),
-            json!("7s")
-        ]
-    );
+    assert_eq!(secret_row(&stored, now()), vec![json!("db-credentials"), json!("Opaque"), json!(1), json!("7s")]);
     // As submitted, before stringData is folded into data.
     let submitted = json!({"metadata": {"name": "db-credentials"}, "type": "Opaque",
                            "data": {"url": "eA=="}, "stringData": {"url": "x", "user": "app"}});
@@ -82,21 +68,14 @@ fn load_balancer_service_is_pending_until_it_has_ingress() {
     assert_eq!(service_row(&svc, now())[3], json!("<pending>"));
     svc["status"] = json!({"loadBalancer": {"ingress": [{"ip": "203.0.113.9"}, {"hostname": "lb.example.com"}]}});
     svc["spec"]["externalIPs"] = json!(["198.51.100.1"]);
-    assert_eq!(
-        service_row(&svc, now())[3],
-        json!("203.0.113.9,lb.example.com,198.51.100.1")
-    );
+    assert_eq!(service_row(&svc, now())[3], json!("203.0.113.9,lb.example.com,198.51.100.1"));
 }
 
 #[test]
 fn headless_and_external_name_services() {
-    let headless =
-        json!({"metadata": {"name": "db"}, "spec": {"type": "ClusterIP", "clusterIP": "None"}});
+    let headless = json!({"metadata": {"name": "db"}, "spec": {"type": "ClusterIP", "clusterIP": "None"}});
     let cells = service_row(&headless, now());
-    assert_eq!(
-        cells[2..5],
-        [json!("None"), json!("<none>"), json!("<none>")]
-    );
+    assert_eq!(cells[2..5], [json!("None"), json!("<none>"), json!("<none>")]);
     let ext = json!({"metadata": {"name": "ext"}, "spec": {"type": "ExternalName", "externalName": "example.com"}});
     let cells = service_row(&ext, now());
     assert_eq!(cells[2..4], [json!("<none>"), json!("example.com")]);
@@ -107,23 +86,18 @@ fn endpoints_list_three_addresses_then_count_the_rest() {
     let ep = json!({"metadata": {"name": "web"}, "subsets": [
         {"addresses": [{"ip": "10.244.0.5"}, {"ip": "10.244.0.6"}], "ports": [{"port": 80}, {"port": 443}]}
     ]});
-    assert_eq!(
-        endpoints_row(&ep, now())[1],
-        json!("10.244.0.5:80,10.244.0.6:80,10.244.0.5:443 + 1 more...")
-    );
+    assert_eq!(endpoints_row(&ep, now())[1], json!("10.244.0.5:80,10.244.0.6:80,10.244.0.5:443 + 1 more..."));
     let none = json!({"metadata": {"name": "empty"}});
     assert_eq!(endpoints_row(&none, now())[1], json!("<none>"));
-    let v6 = json!({"metadata": {"name": "v6"}, "subsets": [{"addresses": [{"ip": "fd00::1"}], "ports": [{"port": 80}]}]});
+    let v6 =
+        json!({"metadata": {"name": "v6"}, "subsets": [{"addresses": [{"ip": "fd00::1"}], "ports": [{"port": 80}]}]});
     assert_eq!(endpoints_row(&v6, now())[1], json!("[fd00::1]:80"));
 }
 
 #[test]
 fn service_account_counts_secrets_as_an_integer() {
     let sa = json!({"metadata": {"name": "default", "creationTimestamp": ago(60)}});
-    assert_eq!(
-        service_account_row(&sa, now()),
-        vec![json!("default"), json!(0), json!("60s")]
-    );
+    assert_eq!(service_account_row(&sa, now()), vec![json!("default"), json!(0), json!("60s")]);
 }
 
 #[test]
@@ -161,16 +135,10 @@ fn cordoned_not_ready_node_and_unknown_node() {
         "spec": {"unschedulable": true},
         "status": {"conditions": [{"type": "Ready", "status": "Unknown"}]}});
     let cells = node_row(&node, now());
-    assert_eq!(
-        cells[1..3],
-        [json!("NotReady,SchedulingDisabled"), json!("worker")]
-    );
+    assert_eq!(cells[1..3], [json!("NotReady,SchedulingDisabled"), json!("worker")]);
     let bare = node_row(&json!({"metadata": {"name": "n"}}), now());
     assert_eq!(bare[1..3], [json!("Unknown"), json!("<none>")]);
-    assert_eq!(
-        bare[7..],
-        [json!("<unknown>"), json!("<unknown>"), json!("<unknown>")]
-    );
+    assert_eq!(bare[7..], [json!("<unknown>"), json!("<unknown>"), json!("<unknown>")]);
 }
 
 #[test]
@@ -219,18 +187,11 @@ fn pending_claim_hides_capacity_until_bound() {
         ]
     );
     pvc["spec"]["volumeName"] = json!("pv0001");
-    pvc["status"] = json!({"phase": "Bound", "capacity": {"storage": "2Gi"}, "accessModes": ["ReadWriteOnce", "ReadOnlyMany"]});
+    pvc["status"] =
+        json!({"phase": "Bound", "capacity": {"storage": "2Gi"}, "accessModes": ["ReadWriteOnce", "ReadOnlyMany"]});
     pvc["metadata"]["deletionTimestamp"] = json!(ago(0));
     let cells = persistent_volume_claim_row(&pvc, now());
-    assert_eq!(
-        cells[1..5],
-        [
-            json!("Terminating"),
-            json!("pv0001"),
-            json!("2Gi"),
-            json!("RWO,ROX")
-        ]
-    );
+    assert_eq!(cells[1..5], [json!("Terminating"), json!("pv0001"), json!("2Gi"), json!("RWO,ROX")]);
 }
 
 #[test]
@@ -246,23 +207,11 @@ fn replication_controller_and_pod_template() {
         "template": {"spec": {"containers": [{"name": "c", "image": "i"}]}}}, "status": {"replicas": 2, "readyReplicas": 2}});
     assert_eq!(
         replication_controller_row(&rc, now()),
-        vec![
-            json!("rc"),
-            json!(2),
-            json!(2),
-            json!(2),
-            json!("<unknown>"),
-            json!("c"),
-            json!("i"),
-            json!("app=x")
-        ]
+        vec![json!("rc"), json!(2), json!(2), json!(2), json!("<unknown>"), json!("c"), json!("i"), json!("app=x")]
     );
     let pt = json!({"metadata": {"name": "pt"}, "template": {"metadata": {"labels": {"a": "b"}},
         "spec": {"containers": [{"name": "c", "image": "i"}]}}});
-    assert_eq!(
-        pod_template_row(&pt),
-        vec![json!("pt"), json!("c"), json!("i"), json!("a=b")]
-    );
+    assert_eq!(pod_template_row(&pt), vec![json!("pt"), json!("c"), json!("i"), json!("a=b")]);
 }
 
 #[test]
@@ -271,20 +220,12 @@ fn resource_quota_splits_requests_and_limits() {
         "hard": {"pods": "10", "limits.memory": "2Gi", "requests.cpu": "1"},
         "used": {"pods": "3", "limits.memory": "512Mi"}}});
     let cells = resource_quota_row(&rq, now());
-    assert_eq!(
-        cells[1..3],
-        [
-            json!("pods: 3/10, requests.cpu: 0/1"),
-            json!("limits.memory: 512Mi/2Gi")
-        ]
-    );
+    assert_eq!(cells[1..3], [json!("pods: 3/10, requests.cpu: 0/1"), json!("limits.memory: 512Mi/2Gi")]);
 }
 
 #[test]
 fn component_status_reads_the_healthy_condition() {
-    let cs = json!({"metadata": {"name": "etcd-0"}, "conditions": [{"type": "Healthy", "status": "True", "message": "ok"}]});
-    assert_eq!(
-        component_status_row(&cs),
-        vec![json!("etcd-0"), json!("Healthy"), json!("ok"), json!("")]
-    );
+    let cs =
+        json!({"metadata": {"name": "etcd-0"}, "conditions": [{"type": "Healthy", "status": "True", "message": "ok"}]});
+    assert_eq!(component_status_row(&cs), vec![json!("etcd-0"), json!("Healthy"), json!("ok"), json!("")]);
 }

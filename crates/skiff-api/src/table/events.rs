@@ -16,11 +16,7 @@ pub(super) fn columns() -> Vec<Column> {
         col("Type", "string", docs::EVENT_TYPE),
         col("Reason", "string", docs::EVENT_REASON),
         col("Object", "string", docs::EVENT_INVOLVED_OBJECT),
-        wide(col(
-            "Subobject",
-            "string",
-            docs::OBJECT_REFERENCE_FIELD_PATH,
-        )),
+        wide(col("Subobject", "string", docs::OBJECT_REFERENCE_FIELD_PATH)),
         wide(col("Source", "string", docs::EVENT_SOURCE)),
         col("Message", "string", docs::EVENT_MESSAGE),
         wide(col("First Seen", "string", docs::EVENT_FIRST_TIMESTAMP)),
@@ -50,10 +46,7 @@ const NULL: Value = Value::Null;
 
 fn series(obj: &Value, key: &str) -> Option<(i64, Option<DateTime<Utc>>)> {
     let s = json::get(obj, &[key]).filter(|s| s.is_object())?;
-    Some((
-        json::int(s, &["count"]),
-        json::time(s, &["lastObservedTime"]),
-    ))
+    Some((json::int(s, &["count"]), json::time(s, &["lastObservedTime"])))
 }
 
 pub(super) fn core_row(obj: &Value, now: DateTime<Utc>) -> Vec<Value> {
@@ -220,15 +213,7 @@ mod tests {
             "deprecatedFirstTimestamp": ago(7200), "deprecatedLastTimestamp": ago(120), "deprecatedCount": 3
         });
         let cells = events_v1_row(&ev, now());
-        assert_eq!(
-            cells[..4],
-            [
-                json!("2m"),
-                json!("Normal"),
-                json!("ScalingReplicaSet"),
-                json!("deployment/web")
-            ]
-        );
+        assert_eq!(cells[..4], [json!("2m"), json!("Normal"), json!("ScalingReplicaSet"), json!("deployment/web")]);
         assert_eq!(cells[5], json!("deployment-controller"));
         assert_eq!(cells[6], json!("Scaled up replica set web-5d to 3"));
         assert_eq!(cells[7..], [json!("120m"), json!(3), json!("web.1")]);
@@ -237,11 +222,7 @@ mod tests {
     #[test]
     fn event_columns_put_details_behind_wide() {
         let cols = columns();
-        let shown: Vec<_> = cols
-            .iter()
-            .filter(|c| c.priority == 0)
-            .map(|c| c.name)
-            .collect();
+        let shown: Vec<_> = cols.iter().filter(|c| c.priority == 0).map(|c| c.name).collect();
         assert_eq!(shown, ["Last Seen", "Type", "Reason", "Object", "Message"]);
         assert_eq!(cols[9].format, "name");
     }

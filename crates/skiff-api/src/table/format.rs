@@ -42,10 +42,7 @@ pub(super) fn label_selector(sel: Option<&Value>) -> Selector {
     }
     for expr in json::arr(sel, &["matchExpressions"]) {
         let key = json::str(expr, &["key"]);
-        let mut values: Vec<&str> = json::arr(expr, &["values"])
-            .iter()
-            .filter_map(Value::as_str)
-            .collect();
+        let mut values: Vec<&str> = json::arr(expr, &["values"]).iter().filter_map(Value::as_str).collect();
         values.sort_unstable();
         let text = match json::str(expr, &["operator"]) {
             "In" | "NotIn" if values.is_empty() => return Selector::Invalid,
@@ -59,12 +56,7 @@ pub(super) fn label_selector(sel: Option<&Value>) -> Selector {
         reqs.push((key.to_string(), text));
     }
     reqs.sort_by(|a, b| a.0.cmp(&b.0));
-    Selector::Text(
-        reqs.into_iter()
-            .map(|(_, text)| text)
-            .collect::<Vec<_>>()
-            .join(","),
-    )
+    Selector::Text(reqs.into_iter().map(|(_, text)| text).collect::<Vec<_>>().join(","))
 }
 
 /// `metav1.FormatLabelSelector`: the selector, `<none>` when it renders empty, `<error>` when invalid.
@@ -79,27 +71,19 @@ pub(super) fn format_label_selector(sel: Option<&Value>) -> String {
 /// `layoutContainerCells`: container names and images, each comma-joined.
 pub(super) fn container_cells(containers: &[Value]) -> (String, String) {
     let names: Vec<&str> = containers.iter().map(|c| json::str(c, &["name"])).collect();
-    let images: Vec<&str> = containers
-        .iter()
-        .map(|c| json::str(c, &["image"]))
-        .collect();
+    let images: Vec<&str> = containers.iter().map(|c| json::str(c, &["image"])).collect();
     (names.join(","), images.join(","))
 }
 
 /// `helper.GetAccessModesAsString`: short names in a fixed order, duplicates dropped.
 pub(super) fn access_modes(modes: &[Value]) -> String {
     let has = |m: &str| modes.iter().any(|v| v.as_str() == Some(m));
-    [
-        ("ReadWriteOnce", "RWO"),
-        ("ReadOnlyMany", "ROX"),
-        ("ReadWriteMany", "RWX"),
-        ("ReadWriteOncePod", "RWOP"),
-    ]
-    .iter()
-    .filter(|(long, _)| has(long))
-    .map(|(_, short)| *short)
-    .collect::<Vec<_>>()
-    .join(",")
+    [("ReadWriteOnce", "RWO"), ("ReadOnlyMany", "ROX"), ("ReadWriteMany", "RWX"), ("ReadWriteOncePod", "RWOP")]
+        .iter()
+        .filter(|(long, _)| has(long))
+        .map(|(_, short)| *short)
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// `listWithMoreString`: at most `max` items, then ` + N more...`; `<unset>` when empty.
@@ -139,10 +123,7 @@ mod tests {
                 {"key": "beta", "operator": "Exists"}
             ]
         });
-        assert_eq!(
-            format_label_selector(Some(&sel)),
-            "app=nginx,beta,env in (dev,prod),tier=web,!zone"
-        );
+        assert_eq!(format_label_selector(Some(&sel)), "app=nginx,beta,env in (dev,prod),tier=web,!zone");
     }
 
     #[test]
@@ -161,11 +142,7 @@ mod tests {
 
     #[test]
     fn access_modes_use_upstream_order() {
-        let modes = [
-            json!("ReadWriteMany"),
-            json!("ReadWriteOnce"),
-            json!("ReadWriteOnce"),
-        ];
+        let modes = [json!("ReadWriteMany"), json!("ReadWriteOnce"), json!("ReadWriteOnce")];
         assert_eq!(access_modes(&modes), "RWO,RWX");
     }
 

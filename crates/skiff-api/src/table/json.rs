@@ -6,8 +6,7 @@ use serde_json::{Map, Value};
 
 /// The value at `path`, if every step exists.
 pub(super) fn get<'a>(v: &'a Value, path: &[&str]) -> Option<&'a Value> {
-    path.iter()
-        .try_fold(v, |cur, key| cur.as_object()?.get(*key))
+    path.iter().try_fold(v, |cur, key| cur.as_object()?.get(*key))
 }
 
 /// A string field, `""` when missing or not a string.
@@ -42,10 +41,7 @@ pub(super) fn bool(v: &Value, path: &[&str]) -> bool {
 
 /// A list field, empty when missing or not a list.
 pub(super) fn arr<'a>(v: &'a Value, path: &[&str]) -> &'a [Value] {
-    get(v, path)
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or(&[])
+    get(v, path).and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[])
 }
 
 /// A map field, `None` when missing or not a map.
@@ -60,21 +56,13 @@ pub(super) fn map_len(v: &Value, path: &[&str]) -> usize {
 
 /// A string-to-string map (labels, selectors) as pairs; non-string values are skipped.
 pub(super) fn string_map<'a>(v: &'a Value, path: &[&str]) -> Vec<(&'a str, &'a str)> {
-    map(v, path)
-        .map(|m| {
-            m.iter()
-                .filter_map(|(k, v)| Some((k.as_str(), v.as_str()?)))
-                .collect()
-        })
-        .unwrap_or_default()
+    map(v, path).map(|m| m.iter().filter_map(|(k, v)| Some((k.as_str(), v.as_str()?))).collect()).unwrap_or_default()
 }
 
 /// A timestamp field (metav1.Time or MicroTime, both RFC 3339); `None` is Go's zero time.
 pub(super) fn time(v: &Value, path: &[&str]) -> Option<DateTime<Utc>> {
     let text = get(v, path)?.as_str()?;
-    DateTime::parse_from_rfc3339(text)
-        .ok()
-        .map(|t| t.with_timezone(&Utc))
+    DateTime::parse_from_rfc3339(text).ok().map(|t| t.with_timezone(&Utc))
 }
 
 /// `metadata.name`.

@@ -156,12 +156,8 @@ fn printer_for(group: &str, kind: &str) -> Printer {
         ("node.k8s.io", "RuntimeClass") => RuntimeClass,
         ("policy", "PodDisruptionBudget") => PodDisruptionBudget,
         ("autoscaling", "HorizontalPodAutoscaler") => HorizontalPodAutoscaler,
-        ("admissionregistration.k8s.io", "MutatingWebhookConfiguration") => {
-            MutatingWebhookConfiguration
-        }
-        ("admissionregistration.k8s.io", "ValidatingWebhookConfiguration") => {
-            ValidatingWebhookConfiguration
-        }
+        ("admissionregistration.k8s.io", "MutatingWebhookConfiguration") => MutatingWebhookConfiguration,
+        ("admissionregistration.k8s.io", "ValidatingWebhookConfiguration") => ValidatingWebhookConfiguration,
         _ => Default,
     }
 }
@@ -247,26 +243,15 @@ pub fn row(group: &str, kind: &str, obj: &Value, now: DateTime<Utc>) -> Row {
         RuntimeClass => other::runtime_class_row(obj, now),
         PodDisruptionBudget => other::pod_disruption_budget_row(obj, now),
         HorizontalPodAutoscaler => other::hpa_row(obj, now),
-        MutatingWebhookConfiguration | ValidatingWebhookConfiguration => {
-            other::webhook_row(obj, now)
-        }
+        MutatingWebhookConfiguration | ValidatingWebhookConfiguration => other::webhook_row(obj, now),
         Default => default_row(obj),
     };
-    Row {
-        cells,
-        conditions: Vec::new(),
-    }
+    Row { cells, conditions: Vec::new() }
 }
 
 /// Builds a column definition; `format` is only ever `"name"` or empty upstream.
 const fn col(name: &'static str, type_: &'static str, description: &'static str) -> Column {
-    Column {
-        name,
-        type_,
-        format: "",
-        description,
-        priority: 0,
-    }
+    Column { name, type_, format: "", description, priority: 0 }
 }
 
 /// The same column, shown only with `-o wide`.
@@ -277,13 +262,7 @@ const fn wide(mut c: Column) -> Column {
 
 /// The NAME column every printer starts with (`Format: "name"` lets kubectl print `kind/name`).
 const fn name_col() -> Column {
-    Column {
-        name: "Name",
-        type_: "string",
-        format: "name",
-        description: docs::META_NAME,
-        priority: 0,
-    }
+    Column { name: "Name", type_: "string", format: "name", description: docs::META_NAME, priority: 0 }
 }
 
 /// The AGE column: creationTimestamp rendered as a human duration.
@@ -297,10 +276,7 @@ const IMAGES_DOC: &str = "Images referenced by each container in the template.";
 
 /// `rest.DefaultTableConvertor`: NAME and CREATED AT (a `date` column holding RFC 3339 UTC).
 fn default_columns() -> Vec<Column> {
-    vec![
-        name_col(),
-        col("Created At", "date", docs::META_CREATION_TIMESTAMP),
-    ]
+    vec![name_col(), col("Created At", "date", docs::META_CREATION_TIMESTAMP)]
 }
 
 fn default_row(obj: &Value) -> Vec<Value> {
@@ -322,9 +298,7 @@ pub(crate) mod test_support {
 
     /// `now()` minus `secs`, as the RFC 3339 text the API stores.
     pub fn ago(secs: i64) -> String {
-        (now() - chrono::Duration::seconds(secs))
-            .format("%Y-%m-%dT%H:%M:%SZ")
-            .to_string()
+        (now() - chrono::Duration::seconds(secs)).format("%Y-%m-%dT%H:%M:%SZ").to_string()
     }
 }
 
@@ -338,12 +312,8 @@ mod tests {
     fn kinds_without_a_printer_get_name_and_created_at() {
         let cols = columns("rbac.authorization.k8s.io", "Role");
         let names: Vec<_> = cols.iter().map(|c| (c.name, c.type_, c.format)).collect();
-        assert_eq!(
-            names,
-            vec![("Name", "string", "name"), ("Created At", "date", "")]
-        );
-        let obj =
-            json!({"metadata": {"name": "reader", "creationTimestamp": "2024-03-04T05:06:07Z"}});
+        assert_eq!(names, vec![("Name", "string", "name"), ("Created At", "date", "")]);
+        let obj = json!({"metadata": {"name": "reader", "creationTimestamp": "2024-03-04T05:06:07Z"}});
         assert_eq!(
             row("rbac.authorization.k8s.io", "Role", &obj, now()).cells,
             vec![json!("reader"), json!("2024-03-04T05:06:07Z")]
@@ -388,14 +358,8 @@ mod tests {
             ("node.k8s.io", "RuntimeClass"),
             ("policy", "PodDisruptionBudget"),
             ("autoscaling", "HorizontalPodAutoscaler"),
-            (
-                "admissionregistration.k8s.io",
-                "MutatingWebhookConfiguration",
-            ),
-            (
-                "admissionregistration.k8s.io",
-                "ValidatingWebhookConfiguration",
-            ),
+            ("admissionregistration.k8s.io", "MutatingWebhookConfiguration"),
+            ("admissionregistration.k8s.io", "ValidatingWebhookConfiguration"),
             ("example.com", "Widget"),
         ];
         let odd_inputs = [
@@ -422,25 +386,14 @@ mod tests {
         assert_eq!(c[1].to_json()["format"], json!(""));
         assert_eq!(c[0].to_json()["type"], json!("string"));
         let pending = json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c"}]}});
-        assert!(row("", "Pod", &pending, now())
-            .to_json()
-            .get("conditions")
-            .is_none());
+        assert!(row("", "Pod", &pending, now()).to_json().get("conditions").is_none());
         let done = json!({"metadata": {"name": "p"}, "status": {"phase": "Succeeded"}});
-        assert_eq!(
-            row("", "Pod", &done, now()).to_json()["conditions"][0]["type"],
-            json!("Completed")
-        );
+        assert_eq!(row("", "Pod", &done, now()).to_json()["conditions"][0]["type"], json!("Completed"));
     }
 
     #[test]
     fn columns_have_descriptions_and_only_name_columns_have_a_format() {
-        for (group, kind) in [
-            ("", "Pod"),
-            ("", "Event"),
-            ("apps", "Deployment"),
-            ("", "Node"),
-        ] {
+        for (group, kind) in [("", "Pod"), ("", "Event"), ("apps", "Deployment"), ("", "Node")] {
             for c in columns(group, kind) {
                 assert!(!c.description.is_empty(), "{kind} {}", c.name);
                 assert!(c.format.is_empty() || c.format == "name");

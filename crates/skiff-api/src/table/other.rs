@@ -18,19 +18,11 @@ fn name(obj: &Value) -> Value {
 }
 
 pub(super) fn lease_columns() -> Vec<Column> {
-    vec![
-        name_col(),
-        col("Holder", "string", docs::LEASE_SPEC_HOLDER_IDENTITY),
-        age_col(),
-    ]
+    vec![name_col(), col("Holder", "string", docs::LEASE_SPEC_HOLDER_IDENTITY), age_col()]
 }
 
 pub(super) fn lease_row(obj: &Value, now: DateTime<Utc>) -> Vec<Value> {
-    vec![
-        name(obj),
-        json::str(obj, &["spec", "holderIdentity"]).into(),
-        age(obj, now),
-    ]
+    vec![name(obj), json::str(obj, &["spec", "holderIdentity"]).into(), age(obj, now)]
 }
 
 pub(super) fn endpoint_slice_columns() -> Vec<Column> {
@@ -47,13 +39,11 @@ pub(super) fn endpoint_slice_row(obj: &Value, now: DateTime<Utc>) -> Vec<Value> 
     // formatDiscoveryPorts: the port number, else its name, else "*" (all ports).
     let ports: Vec<String> = json::arr(obj, &["ports"])
         .iter()
-        .map(
-            |p| match (json::opt_int(p, &["port"]), json::opt_str(p, &["name"])) {
-                (Some(n), _) => n.to_string(),
-                (None, Some(name)) => name.to_string(),
-                (None, None) => "*".to_string(),
-            },
-        )
+        .map(|p| match (json::opt_int(p, &["port"]), json::opt_str(p, &["name"])) {
+            (Some(n), _) => n.to_string(),
+            (None, Some(name)) => name.to_string(),
+            (None, None) => "*".to_string(),
+        })
         .collect();
     let addresses: Vec<String> = json::arr(obj, &["endpoints"])
         .iter()
@@ -77,16 +67,8 @@ pub(super) fn ingress_columns() -> Vec<Column> {
             "string",
             "The name of the IngressClass resource that should be used for additional configuration",
         ),
-        col(
-            "Hosts",
-            "string",
-            "Hosts that incoming requests are matched against before the ingress rule",
-        ),
-        col(
-            "Address",
-            "string",
-            "Address is a list containing ingress points for the load-balancer",
-        ),
+        col("Hosts", "string", "Hosts that incoming requests are matched against before the ingress rule"),
+        col("Address", "string", "Address is a list containing ingress points for the load-balancer"),
         col("Ports", "string", "Ports of TLS configurations that open"),
         age_col(),
     ]
@@ -113,26 +95,18 @@ pub(super) fn ingress_row(obj: &Value, now: DateTime<Utc>) -> Vec<Value> {
     // The server prints wide, so the address list is never clipped.
     let mut address: Vec<&str> = json::arr(obj, &["status", "loadBalancer", "ingress"])
         .iter()
-        .filter_map(
-            |i| match (json::str(i, &["ip"]), json::str(i, &["hostname"])) {
-                ("", "") => None,
-                ("", host) => Some(host),
-                (ip, _) => Some(ip),
-            },
-        )
+        .filter_map(|i| match (json::str(i, &["ip"]), json::str(i, &["hostname"])) {
+            ("", "") => None,
+            ("", host) => Some(host),
+            (ip, _) => Some(ip),
+        })
         .collect();
     address.sort_unstable();
     address.dedup();
-    let ports = if json::arr(obj, &["spec", "tls"]).is_empty() {
-        "80"
-    } else {
-        "80, 443"
-    };
+    let ports = if json::arr(obj, &["spec", "tls"]).is_empty() { "80" } else { "80, 443" };
     vec![
         name(obj),
-        json::opt_str(obj, &["spec", "ingressClassName"])
-            .unwrap_or("<none>")
-            .into(),
+        json::opt_str(obj, &["spec", "ingressClassName"]).unwrap_or("<none>").into(),
         hosts.into(),
         address.join(",").into(),
         ports.into(),
@@ -143,16 +117,8 @@ pub(super) fn ingress_row(obj: &Value, now: DateTime<Utc>) -> Vec<Value> {
 pub(super) fn ingress_class_columns() -> Vec<Column> {
     vec![
         name_col(),
-        col(
-            "Controller",
-            "string",
-            "Controller that is responsible for handling this class",
-        ),
-        col(
-            "Parameters",
-            "string",
-            "A reference to a resource with additional parameters",
-        ),
+        col("Controller", "string", "Controller that is responsible for handling this class"),
+        col("Parameters", "string", "A reference to a resource with additional parameters"),
         age_col(),
     ]
 }
@@ -168,20 +134,11 @@ pub(super) fn ingress_class_row(obj: &Value, now: DateTime<Utc>) -> Vec<Value> {
             format!("{kind}/{}", json::str(p, &["name"]))
         }
     };
-    vec![
-        name(obj),
-        json::str(obj, &["spec", "controller"]).into(),
-        parameters.into(),
-        age(obj, now),
-    ]
+    vec![name(obj), json::str(obj, &["spec", "controller"]).into(), parameters.into(), age(obj, now)]
 }
 
 pub(super) fn network_policy_columns() -> Vec<Column> {
-    vec![
-        name_col(),
-        col("Pod-Selector", "string", docs::NETPOL_SPEC_POD_SELECTOR),
-        age_col(),
-    ]
+    vec![name_col(), col("Pod-Selector", "string", docs::NETPOL_SPEC_POD_SELECTOR), age_col()]
 }
 
 pub(super) fn network_policy_row(obj: &Value, now: DateTime<Utc>) -> Vec<Value> {
@@ -216,18 +173,12 @@ pub(super) fn role_binding_columns(cluster: bool) -> Vec<Column> {
 }
 
 pub(super) fn role_binding_row(obj: &Value, now: DateTime<Utc>) -> Vec<Value> {
-    let role = format!(
-        "{}/{}",
-        json::str(obj, &["roleRef", "kind"]),
-        json::str(obj, &["roleRef", "name"])
-    );
+    let role = format!("{}/{}", json::str(obj, &["roleRef", "kind"]), json::str(obj, &["roleRef", "name"]));
     let (mut users, mut groups, mut sas) = (Vec::new(), Vec::new(), Vec::new());
     for s in json::arr(obj, &["subjects"]) {
         let subject_name = json::str(s, &["name"]);
         match json::str(s, &["kind"]) {
-            "ServiceAccount" => {
-                sas.push(format!("{}/{subject_name}", json::str(s, &["namespace"])))
-            }
+            "ServiceAccount" => sas.push(format!("{}/{subject_name}", json::str(s, &["namespace"]))),
             "User" => users.push(subject_name.to_string()),
             "Group" => groups.push(subject_name.to_string()),
             _ => {}
@@ -248,16 +199,8 @@ pub(super) fn storage_class_columns() -> Vec<Column> {
         name_col(),
         col("Provisioner", "string", docs::STORAGECLASS_PROVISIONER),
         col("ReclaimPolicy", "string", docs::STORAGECLASS_RECLAIM_POLICY),
-        col(
-            "VolumeBindingMode",
-            "string",
-            docs::STORAGECLASS_VOLUME_BINDING_MODE,
-        ),
-        col(
-            "AllowVolumeExpansion",
-            "string",
-            docs::STORAGECLASS_ALLOW_VOLUME_EXPANSION,
-        ),
+        col("VolumeBindingMode", "string", docs::STORAGECLASS_VOLUME_BINDING_MODE),
+        col("AllowVolumeExpansion", "string", docs::STORAGECLASS_ALLOW_VOLUME_EXPANSION),
         age_col(),
     ]
 }
@@ -273,12 +216,8 @@ pub(super) fn storage_class_row(obj: &Value, now: DateTime<Utc>) -> Vec<Value> {
     vec![
         class_name.into(),
         json::str(obj, &["provisioner"]).into(),
-        json::opt_str(obj, &["reclaimPolicy"])
-            .unwrap_or("Delete")
-            .into(),
-        json::opt_str(obj, &["volumeBindingMode"])
-            .unwrap_or("Immediate")
-            .into(),
+        json::opt_str(obj, &["reclaimPolicy"]).unwrap_or("Delete").into(),
+        json::opt_str(obj, &["volumeBindingMode"]).unwrap_or("Immediate").into(),
         json::bool(obj, &["allowVolumeExpansion"]).into(),
         age(obj, now),
     ]
@@ -288,18 +227,10 @@ pub(super) fn priority_class_columns() -> Vec<Column> {
     vec![
         name_col(),
         col("Value", "integer", docs::PRIORITYCLASS_VALUE),
-        col(
-            "Global-Default",
-            "boolean",
-            docs::PRIORITYCLASS_GLOBAL_DEFAULT,
-        ),
+        col("Global-Default", "boolean", docs::PRIORITYCLASS_GLOBAL_DEFAULT),
         age_col(),
         // Upstream only fills this cell for wide output but declares the column at priority 0.
-        col(
-            "PreemptionPolicy",
-            "string",
-            docs::PRIORITYCLASS_PREEMPTION_POLICY,
-        ),
+        col("PreemptionPolicy", "string", docs::PRIORITYCLASS_PREEMPTION_POLICY),
     ]
 }
 
@@ -323,31 +254,15 @@ pub(super) fn runtime_class_columns() -> Vec<Column> {
 }
 
 pub(super) fn runtime_class_row(obj: &Value, now: DateTime<Utc>) -> Vec<Value> {
-    vec![
-        name(obj),
-        json::str(obj, &["handler"]).into(),
-        age(obj, now),
-    ]
+    vec![name(obj), json::str(obj, &["handler"]).into(), age(obj, now)]
 }
 
 pub(super) fn pod_disruption_budget_columns() -> Vec<Column> {
     vec![
         name_col(),
-        col(
-            "Min Available",
-            "string",
-            "The minimum number of pods that must be available.",
-        ),
-        col(
-            "Max Unavailable",
-            "string",
-            "The maximum number of pods that may be unavailable.",
-        ),
-        col(
-            "Allowed Disruptions",
-            "integer",
-            "Calculated number of pods that may be disrupted at this time.",
-        ),
+        col("Min Available", "string", "The minimum number of pods that must be available."),
+        col("Max Unavailable", "string", "The maximum number of pods that may be unavailable."),
+        col("Allowed Disruptions", "integer", "Calculated number of pods that may be disrupted at this time."),
         age_col(),
     ]
 }
@@ -389,8 +304,8 @@ pub(super) fn hpa_row(obj: &Value, now: DateTime<Utc>) -> Vec<Value> {
         json::str(obj, &["spec", "scaleTargetRef", "kind"]),
         json::str(obj, &["spec", "scaleTargetRef", "name"])
     );
-    let min_pods = json::opt_int(obj, &["spec", "minReplicas"])
-        .map_or_else(|| "<unset>".to_string(), |n| n.to_string());
+    let min_pods =
+        json::opt_int(obj, &["spec", "minReplicas"]).map_or_else(|| "<unset>".to_string(), |n| n.to_string());
     vec![
         name(obj),
         reference.into(),
@@ -440,23 +355,16 @@ fn hpa_metrics(obj: &Value) -> String {
             match kind {
                 "Pods" => format!(
                     "{}/{}",
-                    current
-                        .and_then(|c| q(c, &["averageValue"]))
-                        .unwrap_or_else(unknown),
+                    current.and_then(|c| q(c, &["averageValue"])).unwrap_or_else(unknown),
                     q(target, &["averageValue"]).unwrap_or_else(|| "<nil>".into())
                 ),
                 "External" | "Object" => match q(target, &["averageValue"]) {
-                    Some(avg) => format!(
-                        "{}/{avg} (avg)",
-                        current
-                            .and_then(|c| q(c, &["averageValue"]))
-                            .unwrap_or_else(unknown)
-                    ),
+                    Some(avg) => {
+                        format!("{}/{avg} (avg)", current.and_then(|c| q(c, &["averageValue"])).unwrap_or_else(unknown))
+                    }
                     None => format!(
                         "{}/{}",
-                        current
-                            .and_then(|c| q(c, &["value"]))
-                            .unwrap_or_else(unknown),
+                        current.and_then(|c| q(c, &["value"])).unwrap_or_else(unknown),
                         q(target, &["value"]).unwrap_or_else(|| "<nil>".into())
                     ),
                 },
@@ -465,15 +373,11 @@ fn hpa_metrics(obj: &Value) -> String {
                     match q(target, &["averageValue"]) {
                         Some(avg) => format!(
                             "{resource}: {}/{avg}",
-                            current
-                                .and_then(|c| q(c, &["averageValue"]))
-                                .unwrap_or_else(unknown)
+                            current.and_then(|c| q(c, &["averageValue"])).unwrap_or_else(unknown)
                         ),
                         None => {
                             let pct = |v: Option<i64>| v.map(|n| format!("{n}%"));
-                            let cur = pct(
-                                current.and_then(|c| json::opt_int(c, &["averageUtilization"]))
-                            );
+                            let cur = pct(current.and_then(|c| json::opt_int(c, &["averageUtilization"])));
                             let tgt = pct(json::opt_int(target, &["averageUtilization"]));
                             format!(
                                 "{resource}: {}/{}",
@@ -496,11 +400,7 @@ fn hpa_metrics(obj: &Value) -> String {
 pub(super) fn webhook_columns() -> Vec<Column> {
     vec![
         name_col(),
-        col(
-            "Webhooks",
-            "integer",
-            "Webhooks indicates the number of webhooks registered in this configuration",
-        ),
+        col("Webhooks", "integer", "Webhooks indicates the number of webhooks registered in this configuration"),
         age_col(),
     ]
 }

@@ -10,14 +10,8 @@ use super::*;
 fn lease_prints_its_holder() {
     let lease = json!({"metadata": {"name": "skiff-scheduler", "creationTimestamp": ago(3600 * 30)},
                        "spec": {"holderIdentity": "host_1234", "leaseDurationSeconds": 15}});
-    assert_eq!(
-        lease_row(&lease, now()),
-        vec![json!("skiff-scheduler"), json!("host_1234"), json!("30h")]
-    );
-    assert_eq!(
-        lease_row(&json!({"metadata": {"name": "x"}}), now())[1],
-        json!("")
-    );
+    assert_eq!(lease_row(&lease, now()), vec![json!("skiff-scheduler"), json!("host_1234"), json!("30h")]);
+    assert_eq!(lease_row(&json!({"metadata": {"name": "x"}}), now())[1], json!(""));
 }
 
 #[test]
@@ -38,10 +32,7 @@ fn endpoint_slice_prints_ports_and_addresses() {
         ]
     );
     let empty = json!({"metadata": {"name": "e"}, "addressType": "IPv4"});
-    assert_eq!(
-        endpoint_slice_row(&empty, now())[2..4],
-        [json!("<unset>"), json!("<unset>")]
-    );
+    assert_eq!(endpoint_slice_row(&empty, now())[2..4], [json!("<unset>"), json!("<unset>")]);
 }
 
 #[test]
@@ -62,10 +53,7 @@ fn ingress_prints_class_hosts_address_and_ports() {
         ]
     );
     let bare = ingress_row(&json!({"metadata": {"name": "x"}}), now());
-    assert_eq!(
-        bare[1..5],
-        [json!("<none>"), json!("*"), json!(""), json!("80")]
-    );
+    assert_eq!(bare[1..5], [json!("<none>"), json!("*"), json!(""), json!("80")]);
 }
 
 #[test]
@@ -73,10 +61,7 @@ fn ingress_class_prints_parameters_reference() {
     let ic = json!({"metadata": {"name": "nginx"}, "spec": {"controller": "k8s.io/ingress-nginx",
         "parameters": {"apiGroup": "k8s.example.com", "kind": "IngressParameters", "name": "external-lb"}}});
     let cells = ingress_class_row(&ic, now());
-    assert_eq!(
-        cells[2],
-        json!("IngressParameters.k8s.example.com/external-lb")
-    );
+    assert_eq!(cells[2], json!("IngressParameters.k8s.example.com/external-lb"));
 }
 
 #[test]
@@ -103,10 +88,7 @@ fn role_binding_prints_role_and_subjects() {
             json!("build/ci"),
         ]
     );
-    assert_eq!(
-        role_binding_columns(true)[3].description,
-        "Users in the clusterRoleBinding"
-    );
+    assert_eq!(role_binding_columns(true)[3].description, "Users in the clusterRoleBinding");
 }
 
 #[test]
@@ -146,15 +128,9 @@ fn priority_class_prints_value_and_default_flag() {
 fn pod_disruption_budget_prints_int_or_string_bounds() {
     let pdb = json!({"metadata": {"name": "web"}, "spec": {"minAvailable": "50%"},
                      "status": {"disruptionsAllowed": 1}});
-    assert_eq!(
-        pod_disruption_budget_row(&pdb, now())[1..4],
-        [json!("50%"), json!("N/A"), json!(1)]
-    );
+    assert_eq!(pod_disruption_budget_row(&pdb, now())[1..4], [json!("50%"), json!("N/A"), json!(1)]);
     let pdb = json!({"metadata": {"name": "web"}, "spec": {"maxUnavailable": 1}});
-    assert_eq!(
-        pod_disruption_budget_row(&pdb, now())[1..4],
-        [json!("N/A"), json!("1"), json!(0)]
-    );
+    assert_eq!(pod_disruption_budget_row(&pdb, now())[1..4], [json!("N/A"), json!("1"), json!(0)]);
 }
 
 #[test]
@@ -180,17 +156,11 @@ fn autoscaler_prints_targets_with_current_values() {
         ]
     );
     let none = json!({"metadata": {"name": "x"}, "spec": {"maxReplicas": 3}});
-    assert_eq!(
-        hpa_row(&none, now())[2..4],
-        [json!("<none>"), json!("<unset>")]
-    );
+    assert_eq!(hpa_row(&none, now())[2..4], [json!("<none>"), json!("<unset>")]);
 }
 
 #[test]
 fn webhook_configuration_counts_webhooks() {
     let wh = json!({"metadata": {"name": "policy"}, "webhooks": [{"name": "a"}, {"name": "b"}]});
-    assert_eq!(
-        webhook_row(&wh, now()),
-        vec![json!("policy"), json!(2), json!("<unknown>")]
-    );
+    assert_eq!(webhook_row(&wh, now()), vec![json!("policy"), json!(2), json!("<unknown>")]);
 }

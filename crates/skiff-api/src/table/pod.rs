@@ -59,43 +59,29 @@ pub(super) fn row(pod: &Value, now: DateTime<Utc>) -> Row {
 
     let phase = json::str(pod, &["status", "phase"]);
     let status_reason = json::str(pod, &["status", "reason"]);
-    let mut reason = if status_reason.is_empty() {
-        phase.to_string()
-    } else {
-        status_reason.to_string()
-    };
+    let mut reason = if status_reason.is_empty() { phase.to_string() } else { status_reason.to_string() };
 
     let conditions = json::arr(pod, &["status", "conditions"]);
-    if conditions.iter().any(|c| {
-        json::str(c, &["type"]) == "PodScheduled" && json::str(c, &["reason"]) == "SchedulingGated"
-    }) {
+    if conditions
+        .iter()
+        .any(|c| json::str(c, &["type"]) == "PodScheduled" && json::str(c, &["reason"]) == "SchedulingGated")
+    {
         reason = "SchedulingGated".to_string();
     }
 
     let row_conditions = match phase {
-        "Succeeded" => vec![completed_condition(
-            "Succeeded",
-            "The pod has completed successfully.",
-        )],
+        "Succeeded" => vec![completed_condition("Succeeded", "The pod has completed successfully.")],
         "Failed" => vec![completed_condition("Failed", "The pod failed.")],
         _ => Vec::new(),
     };
 
     let is_sidecar = |name: &str| {
-        spec_init.iter().any(|c| {
-            json::str(c, &["name"]) == name && json::str(c, &["restartPolicy"]) == "Always"
-        })
+        spec_init.iter().any(|c| json::str(c, &["name"]) == name && json::str(c, &["restartPolicy"]) == "Always")
     };
-    total_containers += spec_init
-        .iter()
-        .filter(|c| json::str(c, &["restartPolicy"]) == "Always")
-        .count();
+    total_containers += spec_init.iter().filter(|c| json::str(c, &["restartPolicy"]) == "Always").count();
 
     let mut initializing = false;
-    for (i, status) in json::arr(pod, &["status", "initContainerStatuses"])
-        .iter()
-        .enumerate()
-    {
+    for (i, status) in json::arr(pod, &["status", "initContainerStatuses"]).iter().enumerate() {
         let count = json::int(status, &["restartCount"]);
         restarts += count;
         let finished = json::time(status, &["lastState", "terminated", "finishedAt"]);
@@ -125,8 +111,7 @@ pub(super) fn row(pod: &Value, now: DateTime<Utc>) -> Row {
                 "" => format!("Init:ExitCode:{}", json::int(t, &["exitCode"])),
                 r => format!("Init:{r}"),
             };
-        } else if let Some(w) = waiting_reason.filter(|w| !w.is_empty() && *w != "PodInitializing")
-        {
+        } else if let Some(w) = waiting_reason.filter(|w| !w.is_empty() && *w != "PodInitializing") {
             reason = format!("Init:{w}");
         } else {
             reason = format!("Init:{}/{}", i, spec_init.len());
@@ -135,24 +120,16 @@ pub(super) fn row(pod: &Value, now: DateTime<Utc>) -> Row {
         break;
     }
 
-    let initialized = conditions
-        .iter()
-        .find(|c| json::str(c, &["type"]) == "Initialized");
+    let initialized = conditions.iter().find(|c| json::str(c, &["type"]) == "Initialized");
     let initialized = initialized.is_some_and(|c| json::str(c, &["status"]) == "True");
     if !initializing || initialized {
         // Once init is over, only sidecar restarts carry over; plain init containers' restarts are history.
         restarts = sidecar_restarts;
         last_restart = last_sidecar_restart;
         let mut has_running = false;
-        for status in json::arr(pod, &["status", "containerStatuses"])
-            .iter()
-            .rev()
-        {
+        for status in json::arr(pod, &["status", "containerStatuses"]).iter().rev() {
             restarts += json::int(status, &["restartCount"]);
-            later(
-                &mut last_restart,
-                json::time(status, &["lastState", "terminated", "finishedAt"]),
-            );
+            later(&mut last_restart, json::time(status, &["lastState", "terminated", "finishedAt"]));
             let waiting = state(status, "waiting").map_or("", |w| json::str(w, &["reason"]));
             if !waiting.is_empty() {
                 reason = waiting.to_string();
@@ -171,9 +148,8 @@ pub(super) fn row(pod: &Value, now: DateTime<Utc>) -> Row {
         }
         // A pod whose last container completed but another still runs is not "Completed".
         if reason == "Completed" && has_running {
-            let ready = conditions
-                .iter()
-                .any(|c| json::str(c, &["type"]) == "Ready" && json::str(c, &["status"]) == "True");
+            let ready =
+                conditions.iter().any(|c| json::str(c, &["type"]) == "Ready" && json::str(c, &["status"]) == "True");
             reason = if ready { "Running" } else { "NotReady" }.to_string();
         }
     }
@@ -200,10 +176,7 @@ pub(super) fn row(pod: &Value, now: DateTime<Utc>) -> Row {
         or_none(json::str(pod, &["status", "nominatedNodeName"])).into(),
         readiness_gates(pod, conditions).into(),
     ];
-    Row {
-        cells,
-        conditions: row_conditions,
-    }
+    Row { cells, conditions: row_conditions }
 }
 
 /// One of a container status's `state.waiting|running|terminated`, when set (Go checks the pointer).
@@ -231,9 +204,7 @@ fn pod_ip(pod: &Value) -> &str {
     if !ip.is_empty() {
         return ip;
     }
-    json::arr(pod, &["status", "podIPs"])
-        .first()
-        .map_or("", |p| json::str(p, &["ip"]))
+    json::arr(pod, &["status", "podIPs"]).first().map_or("", |p| json::str(p, &["ip"]))
 }
 
 fn or_none(s: &str) -> String {

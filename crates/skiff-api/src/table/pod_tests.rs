@@ -140,10 +140,7 @@ fn crashlooping_init_container_counts_its_restarts() {
             "lastState": {"terminated": {"exitCode": 1, "reason": "Error", "finishedAt": ago(30)}},
             "state": {"waiting": {"reason": "CrashLoopBackOff"}}}]}),
     );
-    assert_eq!(
-        summary(&p),
-        s("0/1", "Init:CrashLoopBackOff", "4 (30s ago)")
-    );
+    assert_eq!(summary(&p), s("0/1", "Init:CrashLoopBackOff", "4 (30s ago)"));
 }
 
 #[test]
@@ -174,23 +171,12 @@ fn ready_running_pod_shows_running_with_wide_cells() {
     let c = cells(&p);
     assert_eq!(summary(&p), s("1/1", "Running", "0"));
     assert_eq!(c[4], json!("5m"));
-    assert_eq!(
-        &c[5..],
-        &[
-            json!("10.244.0.7"),
-            json!("node-1"),
-            json!("node-2"),
-            json!("1/2")
-        ]
-    );
+    assert_eq!(&c[5..], &[json!("10.244.0.7"), json!("node-1"), json!("node-2"), json!("1/2")]);
 }
 
 #[test]
 fn pod_ip_falls_back_to_pod_ips() {
-    let p = pod(
-        one_container(),
-        json!({"podIPs": [{"ip": "fd00::7"}, {"ip": "10.0.0.7"}]}),
-    );
+    let p = pod(one_container(), json!({"podIPs": [{"ip": "fd00::7"}, {"ip": "10.0.0.7"}]}));
     assert_eq!(cells(&p)[5], json!("fd00::7"));
 }
 
@@ -204,10 +190,8 @@ fn succeeded_pod_shows_completed_and_a_completed_row_condition() {
     assert_eq!(summary(&p), s("0/1", "Completed", "0"));
     assert_eq!(
         row(&p, now()).conditions,
-        vec![
-            json!({"type": "Completed", "status": "True", "reason": "Succeeded",
-                    "message": "The pod has completed successfully."})
-        ]
+        vec![json!({"type": "Completed", "status": "True", "reason": "Succeeded",
+                    "message": "The pod has completed successfully."})]
     );
 }
 
@@ -220,10 +204,7 @@ fn failed_pod_shows_error_and_a_failed_row_condition() {
     );
     assert_eq!(summary(&p), s("0/1", "Error", "0"));
     assert_eq!(row(&p, now()).conditions[0]["reason"], json!("Failed"));
-    assert_eq!(
-        row(&p, now()).conditions[0]["message"],
-        json!("The pod failed.")
-    );
+    assert_eq!(row(&p, now()).conditions[0]["message"], json!("The pod failed."));
 }
 
 #[test]
@@ -249,12 +230,7 @@ fn restarts_without_a_last_termination_time_print_just_the_count() {
 
 #[test]
 fn waiting_reasons_pass_through_unchanged() {
-    for reason in [
-        "ImagePullBackOff",
-        "ErrImagePull",
-        "CreateContainerConfigError",
-        "InvalidImageName",
-    ] {
+    for reason in ["ImagePullBackOff", "ErrImagePull", "CreateContainerConfigError", "InvalidImageName"] {
         let p = pod(
             one_container(),
             json!({"phase": "Pending", "containerStatuses": [{"name": "app", "restartCount": 0,
@@ -303,14 +279,8 @@ fn completed_container_beside_a_running_one_shows_running_or_not_ready() {
         ]})
     };
     let spec = json!({"containers": [{"name": "a"}, {"name": "b"}]});
-    assert_eq!(
-        summary(&pod(spec.clone(), status("True"))),
-        s("1/2", "Running", "0")
-    );
-    assert_eq!(
-        summary(&pod(spec, status("False"))),
-        s("1/2", "NotReady", "0")
-    );
+    assert_eq!(summary(&pod(spec.clone(), status("True"))), s("1/2", "Running", "0"));
+    assert_eq!(summary(&pod(spec, status("False"))), s("1/2", "NotReady", "0"));
 }
 
 #[test]
@@ -330,17 +300,11 @@ fn deleted_pod_shows_terminating_unless_finished() {
 
 #[test]
 fn deleted_pod_on_lost_node_shows_unknown() {
-    let mut p = pod(
-        one_container(),
-        json!({"phase": "Running", "reason": "NodeLost"}),
-    );
+    let mut p = pod(one_container(), json!({"phase": "Running", "reason": "NodeLost"}));
     p["metadata"]["deletionTimestamp"] = json!(ago(0));
     assert_eq!(summary(&p).1, "Unknown");
     // Not yet deleted: the reason itself shows.
-    p["metadata"]
-        .as_object_mut()
-        .unwrap()
-        .remove("deletionTimestamp");
+    p["metadata"].as_object_mut().unwrap().remove("deletionTimestamp");
     assert_eq!(summary(&p).1, "NodeLost");
 }
 
@@ -402,11 +366,7 @@ fn plain_init_restarts_are_dropped_once_initialized() {
 #[test]
 fn seed_pods_print_pending_with_their_container_counts() {
     let seed = [
-        (
-            "nginx-pod",
-            json!({"containers": [{"name": "nginx", "image": "nginx:1.24"}]}),
-            "0/1",
-        ),
+        ("nginx-pod", json!({"containers": [{"name": "nginx", "image": "nginx:1.24"}]}), "0/1"),
         (
             "app-with-sidecar",
             json!({"containers": [{"name": "application", "image": "myapp:1.0"},
@@ -426,26 +386,13 @@ fn seed_pods_print_pending_with_their_container_counts() {
                                   {"name": "metrics-exporter", "image": "nginx/nginx-prometheus-exporter:0.11"}]}),
             "0/2",
         ),
-        (
-            "production-app",
-            json!({"containers": [{"name": "app", "image": "myapp:2.0"}]}),
-            "0/1",
-        ),
+        ("production-app", json!({"containers": [{"name": "app", "image": "myapp:2.0"}]}), "0/1"),
     ];
     for (name, spec, ready) in seed {
         let p = json!({"metadata": {"name": name, "namespace": "default", "creationTimestamp": ago(1)},
                        "spec": spec, "status": {"phase": "Pending", "qosClass": "BestEffort"}});
         let c = cells(&p);
-        assert_eq!(
-            c[..5],
-            [
-                json!(name),
-                json!(ready),
-                json!("Pending"),
-                json!("0"),
-                json!("1s")
-            ]
-        );
+        assert_eq!(c[..5], [json!(name), json!(ready), json!("Pending"), json!("0"), json!("1s")]);
     }
 }
 

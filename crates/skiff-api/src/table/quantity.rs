@@ -5,26 +5,9 @@
 //! (`1000M` prints `1G`, `0.5` prints `500m`), and precision below a nano-unit rounds up. Values that do not fit the
 //! 128-bit arithmetic used here print as written.
 
-const DECIMAL_SUFFIXES: [(&str, i32); 10] = [
-    ("n", -9),
-    ("u", -6),
-    ("m", -3),
-    ("", 0),
-    ("k", 3),
-    ("M", 6),
-    ("G", 9),
-    ("T", 12),
-    ("P", 15),
-    ("E", 18),
-];
-const BINARY_SUFFIXES: [(&str, u32); 6] = [
-    ("Ki", 10),
-    ("Mi", 20),
-    ("Gi", 30),
-    ("Ti", 40),
-    ("Pi", 50),
-    ("Ei", 60),
-];
+const DECIMAL_SUFFIXES: [(&str, i32); 10] =
+    [("n", -9), ("u", -6), ("m", -3), ("", 0), ("k", 3), ("M", 6), ("G", 9), ("T", 12), ("P", 15), ("E", 18)];
+const BINARY_SUFFIXES: [(&str, u32); 6] = [("Ki", 10), ("Mi", 20), ("Gi", 30), ("Ti", 40), ("Pi", 50), ("Ei", 60)];
 
 #[derive(Clone, Copy, PartialEq)]
 enum Format {
@@ -44,9 +27,7 @@ fn parse_and_render(text: &str) -> Option<String> {
         b'+' => (false, &text[1..]),
         _ => (false, text),
     };
-    let number_end = rest
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(rest.len());
+    let number_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
     let (number, suffix) = rest.split_at(number_end);
     let (int_part, frac_part) = number.split_once('.').unwrap_or((number, ""));
     if int_part.is_empty() && frac_part.is_empty() {
@@ -57,17 +38,16 @@ fn parse_and_render(text: &str) -> Option<String> {
     let frac_len = i32::try_from(frac_part.len()).ok()?;
 
     // value = mantissa * 10^exp10
-    let (format, mut exp10) =
-        if let Some((_, e)) = DECIMAL_SUFFIXES.iter().find(|(s, _)| *s == suffix) {
-            (Format::DecimalSi, *e)
-        } else if let Some((_, bits)) = BINARY_SUFFIXES.iter().find(|(s, _)| *s == suffix) {
-            mantissa = mantissa.checked_mul(1i128.checked_shl(*bits)?)?;
-            (Format::BinarySi, 0)
-        } else if let Some(exp) = suffix.strip_prefix(['e', 'E']) {
-            (Format::DecimalExponent, exp.parse::<i32>().ok()?)
-        } else {
-            return None;
-        };
+    let (format, mut exp10) = if let Some((_, e)) = DECIMAL_SUFFIXES.iter().find(|(s, _)| *s == suffix) {
+        (Format::DecimalSi, *e)
+    } else if let Some((_, bits)) = BINARY_SUFFIXES.iter().find(|(s, _)| *s == suffix) {
+        mantissa = mantissa.checked_mul(1i128.checked_shl(*bits)?)?;
+        (Format::BinarySi, 0)
+    } else if let Some(exp) = suffix.strip_prefix(['e', 'E']) {
+        (Format::DecimalExponent, exp.parse::<i32>().ok()?)
+    } else {
+        return None;
+    };
     exp10 -= frac_len;
 
     // Round anything finer than a nano-unit up, as ParseQuantity does.
@@ -89,11 +69,7 @@ fn parse_and_render(text: &str) -> Option<String> {
                     n /= 1024;
                     step += 1;
                 }
-                let suffix = if step == 0 {
-                    ""
-                } else {
-                    BINARY_SUFFIXES[step - 1].0
-                };
+                let suffix = if step == 0 { "" } else { BINARY_SUFFIXES[step - 1].0 };
                 return Some(format!("{sign}{n}{suffix}"));
             }
         }

@@ -2,8 +2,8 @@
 //! Updates also apply the apps/v1 strategy rule that `spec.selector` is immutable.
 
 use super::meta::{
-    self, go_map_repr, label_selector_repr, metadata, selector_is_empty, selector_matches,
-    validate_label_selector, validate_object_meta, validate_object_meta_update,
+    self, go_map_repr, label_selector_repr, metadata, selector_is_empty, selector_matches, validate_label_selector,
+    validate_object_meta, validate_object_meta_update,
 };
 use super::names::*;
 use super::pod::validate_pod_template_spec;
@@ -12,9 +12,7 @@ use crate::field::{go_quote, go_repr, FieldError};
 use serde_json::Value;
 
 fn template_labels(spec: &Value) -> Vec<(String, String)> {
-    get_at(spec, &["template", "metadata"])
-        .map(|m| string_map(m, "labels"))
-        .unwrap_or_default()
+    get_at(spec, &["template", "metadata"]).map(|m| string_map(m, "labels")).unwrap_or_default()
 }
 
 fn template_labels_repr(spec: &Value) -> String {
@@ -24,14 +22,10 @@ fn template_labels_repr(spec: &Value) -> String {
 /// `%#v` of an IntOrString.
 fn int_or_string_repr(v: Option<&Value>) -> String {
     match v {
-        Some(Value::String(s)) => format!(
-            "intstr.IntOrString{{Type:1, IntVal:0, StrVal:{}}}",
-            go_quote(s)
-        ),
-        Some(Value::Number(n)) => format!(
-            "intstr.IntOrString{{Type:0, IntVal:{}, StrVal:\"\"}}",
-            n.as_i64().unwrap_or(0)
-        ),
+        Some(Value::String(s)) => format!("intstr.IntOrString{{Type:1, IntVal:0, StrVal:{}}}", go_quote(s)),
+        Some(Value::Number(n)) => {
+            format!("intstr.IntOrString{{Type:0, IntVal:{}, StrVal:\"\"}}", n.as_i64().unwrap_or(0))
+        }
         _ => "intstr.IntOrString{Type:0, IntVal:0, StrVal:\"\"}".to_string(),
     }
 }
@@ -66,11 +60,9 @@ fn validate_positive_int_or_percent(v: Option<&Value>, path: &str) -> Vec<FieldE
 
 fn not_more_than_100_percent(v: Option<&Value>, path: &str) -> Vec<FieldError> {
     match percent(v) {
-        Some(p) if p > 100 => vec![FieldError::invalid(
-            path,
-            go_repr(int_or_string_repr(v)),
-            "must not be greater than 100%",
-        )],
+        Some(p) if p > 100 => {
+            vec![FieldError::invalid(path, go_repr(int_or_string_repr(v)), "must not be greater than 100%")]
+        }
         _ => Vec::new(),
     }
 }
@@ -100,14 +92,8 @@ fn validate_template_for_replica_set(spec: &Value, kind: &str) -> Vec<FieldError
     let sel = get(spec, "selector");
     match selector_matches(sel, &template_labels(spec)) {
         Err(()) => {
-            let repr = sel
-                .map(label_selector_repr)
-                .unwrap_or_else(|| "null".into());
-            errs.push(FieldError::invalid(
-                "spec.selector",
-                go_repr(repr),
-                "invalid label selector",
-            ));
+            let repr = sel.map(label_selector_repr).unwrap_or_else(|| "null".into());
+            errs.push(FieldError::invalid("spec.selector", go_repr(repr), "invalid label selector"));
             return errs;
         }
         Ok(false) => errs.push(FieldError::invalid(
@@ -117,10 +103,7 @@ fn validate_template_for_replica_set(spec: &Value, kind: &str) -> Vec<FieldError
         )),
         _ => {}
     }
-    errs.extend(validate_pod_template_spec(
-        get(spec, "template"),
-        "spec.template",
-    ));
+    errs.extend(validate_pod_template_spec(get(spec, "template"), "spec.template"));
     errs.extend(restart_always_no_deadline(spec, kind));
     errs
 }
@@ -129,11 +112,7 @@ fn restart_always_no_deadline(spec: &Value, kind: &str) -> Vec<FieldError> {
     let mut errs = Vec::new();
     let rp = str_at(spec, &["template", "spec", "restartPolicy"]);
     if rp != "Always" {
-        errs.push(FieldError::not_supported(
-            "spec.template.spec.restartPolicy",
-            rp,
-            &["Always"],
-        ));
+        errs.push(FieldError::not_supported("spec.template.spec.restartPolicy", rp, &["Always"]));
     }
     if get_at(spec, &["template", "spec", "activeDeadlineSeconds"]).is_some() {
         errs.push(FieldError::forbidden(
@@ -154,24 +133,16 @@ fn meta_errors(obj: &Value, old: Option<&Value>, name_fn: NameFn) -> Vec<FieldEr
 /// apps/v1 strategies reject selector changes on update.
 fn selector_immutable(obj: &Value, old: Option<&Value>) -> Vec<FieldError> {
     let Some(old) = old else { return Vec::new() };
-    let (n, o) = (
-        get_at(obj, &["spec", "selector"]),
-        get_at(old, &["spec", "selector"]),
-    );
+    let (n, o) = (get_at(obj, &["spec", "selector"]), get_at(old, &["spec", "selector"]));
     if semantic_eq(n, o) {
         return Vec::new();
     }
     let repr = n.map(label_selector_repr).unwrap_or_else(|| "null".into());
-    vec![FieldError::invalid(
-        "spec.selector",
-        go_repr(repr),
-        meta::FIELD_IMMUTABLE_ERROR_MSG,
-    )]
+    vec![FieldError::invalid("spec.selector", go_repr(repr), meta::FIELD_IMMUTABLE_ERROR_MSG)]
 }
 
 fn spec_of(obj: &Value) -> &Value {
-    static EMPTY: std::sync::LazyLock<Value> =
-        std::sync::LazyLock::new(|| Value::Object(Default::default()));
+    static EMPTY: std::sync::LazyLock<Value> = std::sync::LazyLock::new(|| Value::Object(Default::default()));
     get(obj, "spec").unwrap_or(&EMPTY)
 }
 
@@ -179,10 +150,7 @@ fn spec_of(obj: &Value) -> &Value {
 pub fn validate_deployment(obj: &Value, old: Option<&Value>) -> Vec<FieldError> {
     let spec = spec_of(obj);
     let mut errs = meta_errors(obj, old, name_is_dns_subdomain);
-    errs.extend(nonnegative(
-        int(spec, "replicas").unwrap_or(0),
-        "spec.replicas",
-    ));
+    errs.extend(nonnegative(int(spec, "replicas").unwrap_or(0), "spec.replicas"));
     errs.extend(validate_selector(spec, "deployment"));
     errs.extend(validate_template_for_replica_set(spec, "Deployment"));
     let strategy = get(spec, "strategy");
@@ -191,11 +159,15 @@ pub fn validate_deployment(obj: &Value, old: Option<&Value>) -> Vec<FieldError> 
     match st {
         "Recreate" => {
             if ru.is_some() {
-                errs.push(FieldError::forbidden("spec.strategy.rollingUpdate", "may not be specified when strategy `type` is 'Recreate'"));
+                errs.push(FieldError::forbidden(
+                    "spec.strategy.rollingUpdate",
+                    "may not be specified when strategy `type` is 'Recreate'",
+                ));
             }
         }
         "RollingUpdate" => match ru {
-            None => errs.push(FieldError::required("spec.strategy.rollingUpdate", "this should be defaulted and never be nil")),
+            None => errs
+                .push(FieldError::required("spec.strategy.rollingUpdate", "this should be defaulted and never be nil")),
             Some(ru) => {
                 let (mu, ms) = (get(ru, "maxUnavailable"), get(ru, "maxSurge"));
                 errs.extend(validate_positive_int_or_percent(mu, "spec.strategy.rollingUpdate.maxUnavailable"));
@@ -212,7 +184,10 @@ pub fn validate_deployment(obj: &Value, old: Option<&Value>) -> Vec<FieldError> 
         },
         _ => errs.push(FieldError::not_supported(
             "spec.strategy",
-            go_repr(format!("apps.DeploymentStrategy{{Type:{}, RollingUpdate:(*apps.RollingUpdateDeployment)(nil)}}", go_quote(st))),
+            go_repr(format!(
+                "apps.DeploymentStrategy{{Type:{}, RollingUpdate:(*apps.RollingUpdateDeployment)(nil)}}",
+                go_quote(st)
+            )),
             &["Recreate", "RollingUpdate"],
         )),
     }
@@ -224,11 +199,7 @@ pub fn validate_deployment(obj: &Value, old: Option<&Value>) -> Vec<FieldError> 
     if let Some(p) = int(spec, "progressDeadlineSeconds") {
         errs.extend(nonnegative(p, "spec.progressDeadlineSeconds"));
         if p <= min_ready {
-            errs.push(FieldError::invalid(
-                "spec.progressDeadlineSeconds",
-                p,
-                "must be greater than minReadySeconds",
-            ));
+            errs.push(FieldError::invalid("spec.progressDeadlineSeconds", p, "must be greater than minReadySeconds"));
         }
     }
     errs.extend(selector_immutable(obj, old));
@@ -239,14 +210,8 @@ pub fn validate_deployment(obj: &Value, old: Option<&Value>) -> Vec<FieldError> 
 pub fn validate_replica_set(obj: &Value, old: Option<&Value>) -> Vec<FieldError> {
     let spec = spec_of(obj);
     let mut errs = meta_errors(obj, old, name_is_dns_subdomain);
-    errs.extend(nonnegative(
-        int(spec, "replicas").unwrap_or(0),
-        "spec.replicas",
-    ));
-    errs.extend(nonnegative(
-        int(spec, "minReadySeconds").unwrap_or(0),
-        "spec.minReadySeconds",
-    ));
+    errs.extend(nonnegative(int(spec, "replicas").unwrap_or(0), "spec.replicas"));
+    errs.extend(nonnegative(int(spec, "minReadySeconds").unwrap_or(0), "spec.minReadySeconds"));
     // Upstream reuses the deployment wording here.
     errs.extend(validate_selector(spec, "deployment"));
     errs.extend(validate_template_for_replica_set(spec, "ReplicaSet"));
@@ -261,11 +226,9 @@ pub fn validate_stateful_set(obj: &Value, old: Option<&Value>) -> Vec<FieldError
     match str_of(spec, "podManagementPolicy") {
         "" => errs.push(FieldError::required("spec.podManagementPolicy", "")),
         "OrderedReady" | "Parallel" => {}
-        other => errs.push(FieldError::invalid(
-            "spec.podManagementPolicy",
-            other,
-            "must be 'OrderedReady' or 'Parallel'",
-        )),
+        other => {
+            errs.push(FieldError::invalid("spec.podManagementPolicy", other, "must be 'OrderedReady' or 'Parallel'"))
+        }
     }
     let us = get(spec, "updateStrategy");
     let ru = us.and_then(|u| get(u, "rollingUpdate"));
@@ -290,11 +253,7 @@ pub fn validate_stateful_set(obj: &Value, old: Option<&Value>) -> Vec<FieldError
                     let p = "spec.updateStrategy.rollingUpdate.maxUnavailable";
                     errs.extend(validate_positive_int_or_percent(Some(mu), p));
                     if int_or_percent(Some(mu)) == 0 {
-                        errs.push(FieldError::invalid(
-                            p,
-                            go_repr(int_or_string_repr(Some(mu))),
-                            "cannot be 0",
-                        ));
+                        errs.push(FieldError::invalid(p, go_repr(int_or_string_repr(Some(mu))), "cannot be 0"));
                     }
                     errs.extend(not_more_than_100_percent(Some(mu), p));
                 }
@@ -318,29 +277,17 @@ pub fn validate_stateful_set(obj: &Value, old: Option<&Value>) -> Vec<FieldError
             }
         }
     }
-    errs.extend(nonnegative(
-        int(spec, "replicas").unwrap_or(0),
-        "spec.replicas",
-    ));
-    errs.extend(nonnegative(
-        int(spec, "minReadySeconds").unwrap_or(0),
-        "spec.minReadySeconds",
-    ));
+    errs.extend(nonnegative(int(spec, "replicas").unwrap_or(0), "spec.replicas"));
+    errs.extend(nonnegative(int(spec, "minReadySeconds").unwrap_or(0), "spec.minReadySeconds"));
     if let Some(o) = get(spec, "ordinals") {
-        errs.extend(nonnegative(
-            int(o, "start").unwrap_or(0),
-            "spec.ordinals.start",
-        ));
+        errs.extend(nonnegative(int(o, "start").unwrap_or(0), "spec.ordinals.start"));
     }
     errs.extend(validate_selector(spec, "statefulset"));
     let sel = get(spec, "selector");
     match selector_matches(sel, &template_labels(spec)) {
         Err(()) => errs.push(FieldError::invalid(
             "spec.selector",
-            go_repr(
-                sel.map(label_selector_repr)
-                    .unwrap_or_else(|| "null".into()),
-            ),
+            go_repr(sel.map(label_selector_repr).unwrap_or_else(|| "null".into())),
             "",
         )),
         Ok(matched) => {
@@ -351,17 +298,9 @@ pub fn validate_stateful_set(obj: &Value, old: Option<&Value>) -> Vec<FieldError
                     "`selector` does not match template `labels`",
                 ));
             }
-            let md = get_at(spec, &["template", "metadata"])
-                .cloned()
-                .unwrap_or(Value::Null);
-            errs.extend(meta::validate_labels(
-                &string_map(&md, "labels"),
-                "spec.template.labels",
-            ));
-            errs.extend(meta::validate_annotations(
-                &string_map(&md, "annotations"),
-                "spec.template.annotations",
-            ));
+            let md = get_at(spec, &["template", "metadata"]).cloned().unwrap_or(Value::Null);
+            errs.extend(meta::validate_labels(&string_map(&md, "labels"), "spec.template.labels"));
+            errs.extend(meta::validate_annotations(&string_map(&md, "annotations"), "spec.template.annotations"));
         }
     }
     errs.extend(restart_always_no_deadline(spec, "StatefulSet"));
@@ -415,15 +354,9 @@ pub fn validate_daemon_set(obj: &Value, old: Option<&Value>) -> Vec<FieldError> 
             ));
         }
     }
-    errs.extend(validate_pod_template_spec(
-        get(spec, "template"),
-        "spec.template",
-    ));
+    errs.extend(validate_pod_template_spec(get(spec, "template"), "spec.template"));
     errs.extend(restart_always_no_deadline(spec, "DaemonSet"));
-    errs.extend(nonnegative(
-        int(spec, "minReadySeconds").unwrap_or(0),
-        "spec.minReadySeconds",
-    ));
+    errs.extend(nonnegative(int(spec, "minReadySeconds").unwrap_or(0), "spec.minReadySeconds"));
     let us = get(spec, "updateStrategy");
     match us.map(|u| str_of(u, "type")).unwrap_or("") {
         "OnDelete" => {}
@@ -438,7 +371,11 @@ pub fn validate_daemon_set(obj: &Value, old: Option<&Value>) -> Vec<FieldError> 
                 errs.extend(not_more_than_100_percent(ms, &child(p, "maxSurge")));
                 let (hu, hs) = (int_or_percent(mu) != 0, int_or_percent(ms) != 0);
                 if hu && hs {
-                    errs.push(FieldError::invalid(child(p, "maxSurge"), go_repr(int_or_string_repr(ms)), "may not be set when maxUnavailable is non-zero"));
+                    errs.push(FieldError::invalid(
+                        child(p, "maxSurge"),
+                        go_repr(int_or_string_repr(ms)),
+                        "may not be set when maxUnavailable is non-zero",
+                    ));
                 } else if !hu && !hs {
                     errs.push(FieldError::required(child(p, "maxUnavailable"), "cannot be 0 when maxSurge is 0"));
                 }
@@ -446,7 +383,10 @@ pub fn validate_daemon_set(obj: &Value, old: Option<&Value>) -> Vec<FieldError> 
         },
         other => errs.push(FieldError::not_supported(
             "spec.updateStrategy",
-            go_repr(format!("apps.DaemonSetUpdateStrategy{{Type:{}, RollingUpdate:(*apps.RollingUpdateDaemonSet)(nil)}}", go_quote(other))),
+            go_repr(format!(
+                "apps.DaemonSetUpdateStrategy{{Type:{}, RollingUpdate:(*apps.RollingUpdateDaemonSet)(nil)}}",
+                go_quote(other)
+            )),
             &["RollingUpdate", "OnDelete"],
         )),
     }
@@ -461,44 +401,27 @@ pub fn validate_daemon_set(obj: &Value, old: Option<&Value>) -> Vec<FieldError> 
 pub fn validate_replication_controller(obj: &Value, old: Option<&Value>) -> Vec<FieldError> {
     let spec = spec_of(obj);
     let mut errs = meta_errors(obj, old, name_is_dns_subdomain);
-    errs.extend(nonnegative(
-        int(spec, "minReadySeconds").unwrap_or(0),
-        "spec.minReadySeconds",
-    ));
+    errs.extend(nonnegative(int(spec, "minReadySeconds").unwrap_or(0), "spec.minReadySeconds"));
     let selector = string_map(spec, "selector");
     if selector.is_empty() {
         errs.push(FieldError::required("spec.selector", ""));
     }
-    errs.extend(nonnegative(
-        int(spec, "replicas").unwrap_or(0),
-        "spec.replicas",
-    ));
+    errs.extend(nonnegative(int(spec, "replicas").unwrap_or(0), "spec.replicas"));
     match get(spec, "template") {
         None => errs.push(FieldError::required("spec.template", "")),
         Some(_) => {
             let labels = template_labels(spec);
-            if !selector.is_empty()
-                && !selector
-                    .iter()
-                    .all(|(k, v)| labels.iter().any(|(lk, lv)| lk == k && lv == v))
-            {
+            if !selector.is_empty() && !selector.iter().all(|(k, v)| labels.iter().any(|(lk, lv)| lk == k && lv == v)) {
                 errs.push(FieldError::invalid(
                     "spec.template.metadata.labels",
                     go_repr(template_labels_repr(spec)),
                     "`selector` does not match template `labels`",
                 ));
             }
-            errs.extend(validate_pod_template_spec(
-                get(spec, "template"),
-                "spec.template",
-            ));
+            errs.extend(validate_pod_template_spec(get(spec, "template"), "spec.template"));
             let rp = str_at(spec, &["template", "spec", "restartPolicy"]);
             if rp != "Always" {
-                errs.push(FieldError::not_supported(
-                    "spec.template.spec.restartPolicy",
-                    rp,
-                    &["Always"],
-                ));
+                errs.push(FieldError::not_supported("spec.template.spec.restartPolicy", rp, &["Always"]));
             }
             if get_at(spec, &["template", "spec", "activeDeadlineSeconds"]).is_some() {
                 errs.push(FieldError::forbidden(

@@ -2,8 +2,8 @@
 //! the pod template rules and the main immutability rules on update.
 
 use super::meta::{
-    self, go_map_repr, label_selector_repr, metadata, selector_matches, validate_label_selector,
-    validate_object_meta, validate_object_meta_update,
+    self, go_map_repr, label_selector_repr, metadata, selector_matches, validate_label_selector, validate_object_meta,
+    validate_object_meta_update,
 };
 use super::names::*;
 use super::pod::validate_pod_template_spec;
@@ -29,18 +29,11 @@ fn validate_job_spec(spec: &Value, path: &str) -> Vec<FieldError> {
     }
     if let Some(cm) = get(spec, "completionMode").and_then(Value::as_str) {
         if !matches!(cm, "NonIndexed" | "Indexed") {
-            errs.push(FieldError::not_supported(
-                child(path, "completionMode"),
-                cm,
-                &["NonIndexed", "Indexed"],
-            ));
+            errs.push(FieldError::not_supported(child(path, "completionMode"), cm, &["NonIndexed", "Indexed"]));
         }
         if cm == "Indexed" {
             if get(spec, "completions").is_none() {
-                errs.push(FieldError::required(
-                    child(path, "completions"),
-                    "when completion mode is Indexed",
-                ));
+                errs.push(FieldError::required(child(path, "completions"), "when completion mode is Indexed"));
             }
             if let Some(p) = int(spec, "parallelism") {
                 if p > 100_000 {
@@ -61,22 +54,14 @@ fn validate_job_spec(spec: &Value, path: &str) -> Vec<FieldError> {
                 &["Failed", "TerminatingOrFailed"],
             ));
         } else if get(spec, "podFailurePolicy").is_some() && prp != "Failed" {
-            errs.push(FieldError::not_supported(
-                child(path, "podReplacementPolicy"),
-                prp,
-                &["Failed"],
-            ));
+            errs.push(FieldError::not_supported(child(path, "podReplacementPolicy"), prp, &["Failed"]));
         }
     }
     let tpath = child(path, "template");
     errs.extend(validate_pod_template_spec(get(spec, "template"), &tpath));
     let rp = str_at(spec, &["template", "spec", "restartPolicy"]);
     if !matches!(rp, "OnFailure" | "Never") {
-        errs.push(FieldError::not_supported(
-            child(&tpath, "spec.restartPolicy"),
-            rp,
-            &["OnFailure", "Never"],
-        ));
+        errs.push(FieldError::not_supported(child(&tpath, "spec.restartPolicy"), rp, &["OnFailure", "Never"]));
     }
     errs
 }
@@ -95,30 +80,19 @@ pub fn validate_job(obj: &Value, old: Option<&Value>) -> Vec<FieldError> {
         None => errs.push(FieldError::required("spec.selector", "")),
         Some(s) => errs.extend(validate_label_selector(Some(s), "spec.selector")),
     }
-    let labels = get_at(spec, &["template", "metadata"])
-        .map(|m| string_map(m, "labels"))
-        .unwrap_or_default();
+    let labels = get_at(spec, &["template", "metadata"]).map(|m| string_map(m, "labels")).unwrap_or_default();
     if let Ok(false) = selector_matches(sel, &labels) {
         errs.push(FieldError::invalid(
             "spec.template.metadata.labels",
-            go_repr(go_map_repr(get_at(
-                spec,
-                &["template", "metadata", "labels"],
-            ))),
+            go_repr(go_map_repr(get_at(spec, &["template", "metadata", "labels"]))),
             "`selector` does not match template `labels`",
         ));
     }
     if let Some(old) = old {
         let os = get(old, "spec").unwrap_or(&empty);
         if !semantic_eq(get(spec, "selector"), get(os, "selector")) {
-            let repr = get(spec, "selector")
-                .map(label_selector_repr)
-                .unwrap_or_else(|| "null".into());
-            errs.push(FieldError::invalid(
-                "spec.selector",
-                go_repr(repr),
-                meta::FIELD_IMMUTABLE_ERROR_MSG,
-            ));
+            let repr = get(spec, "selector").map(label_selector_repr).unwrap_or_else(|| "null".into());
+            errs.push(FieldError::invalid("spec.selector", go_repr(repr), meta::FIELD_IMMUTABLE_ERROR_MSG));
         }
         // The template may change only while the job is suspended (simplified: scheduling fields are not
         // distinguished from the rest).
@@ -130,19 +104,10 @@ pub fn validate_job(obj: &Value, old: Option<&Value>) -> Vec<FieldError> {
                 meta::FIELD_IMMUTABLE_ERROR_MSG,
             ));
         }
-        for k in [
-            "completions",
-            "completionMode",
-            "podFailurePolicy",
-            "backoffLimitPerIndex",
-        ] {
+        for k in ["completions", "completionMode", "podFailurePolicy", "backoffLimitPerIndex"] {
             if !semantic_eq(get(spec, k), get(os, k)) {
                 let v = get(spec, k).cloned().unwrap_or(Value::Null);
-                errs.push(FieldError::invalid(
-                    child("spec", k),
-                    v,
-                    meta::FIELD_IMMUTABLE_ERROR_MSG,
-                ));
+                errs.push(FieldError::invalid(child("spec", k), v, meta::FIELD_IMMUTABLE_ERROR_MSG));
             }
         }
     }
@@ -159,16 +124,10 @@ fn validate_schedule(schedule: &str, path: &str) -> Vec<FieldError> {
         )];
     }
     if let Some(d) = schedule.strip_prefix('@') {
-        let ok = matches!(
-            d,
-            "yearly" | "annually" | "monthly" | "weekly" | "daily" | "midnight" | "hourly"
-        ) || d.starts_with("every ");
+        let ok = matches!(d, "yearly" | "annually" | "monthly" | "weekly" | "daily" | "midnight" | "hourly")
+            || d.starts_with("every ");
         if !ok {
-            return vec![FieldError::invalid(
-                path,
-                schedule,
-                format!("unrecognized descriptor: {schedule}"),
-            )];
+            return vec![FieldError::invalid(path, schedule, format!("unrecognized descriptor: {schedule}"))];
         }
         return Vec::new();
     }
@@ -177,11 +136,7 @@ fn validate_schedule(schedule: &str, path: &str) -> Vec<FieldError> {
         return vec![FieldError::invalid(
             path,
             schedule,
-            format!(
-                "expected exactly 5 fields, found {}: [{}]",
-                fields.len(),
-                fields.join(" ")
-            ),
+            format!("expected exactly 5 fields, found {}: [{}]", fields.len(), fields.join(" ")),
         )];
     }
     let bounds = [(0, 59), (0, 23), (1, 31), (1, 12), (0, 7)];
@@ -189,9 +144,7 @@ fn validate_schedule(schedule: &str, path: &str) -> Vec<FieldError> {
         &[],
         &[],
         &[],
-        &[
-            "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
-        ],
+        &["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"],
         &["sun", "mon", "tue", "wed", "thu", "fri", "sat"],
     ];
     for (i, f) in fields.iter().enumerate() {
@@ -202,7 +155,11 @@ fn validate_schedule(schedule: &str, path: &str) -> Vec<FieldError> {
             };
             if let Some(s) = step {
                 if s.parse::<u32>().is_err() {
-                    return vec![FieldError::invalid(path, schedule, format!("failed to parse int from {s}: strconv.Atoi: parsing \"{s}\": invalid syntax"))];
+                    return vec![FieldError::invalid(
+                        path,
+                        schedule,
+                        format!("failed to parse int from {s}: strconv.Atoi: parsing \"{s}\": invalid syntax"),
+                    )];
                 }
             }
             if range == "*" || range == "?" {
@@ -255,11 +212,7 @@ pub fn validate_cron_job(obj: &Value, old: Option<&Value>) -> Vec<FieldError> {
             let mut e = validate_object_meta(md, true, name_is_dns_subdomain, "metadata");
             let name = str_of(md, "name");
             if name.len() > 52 {
-                e.push(FieldError::invalid(
-                    "metadata.name",
-                    name,
-                    "must be no more than 52 characters",
-                ));
+                e.push(FieldError::invalid("metadata.name", name, "must be no more than 52 characters"));
             }
             e
         }
@@ -276,11 +229,7 @@ pub fn validate_cron_job(obj: &Value, old: Option<&Value>) -> Vec<FieldError> {
     match str_of(spec, "concurrencyPolicy") {
         "Allow" | "Forbid" | "Replace" => {}
         "" => errs.push(FieldError::required("spec.concurrencyPolicy", "")),
-        other => errs.push(FieldError::not_supported(
-            "spec.concurrencyPolicy",
-            other,
-            &["Allow", "Forbid", "Replace"],
-        )),
+        other => errs.push(FieldError::not_supported("spec.concurrencyPolicy", other, &["Allow", "Forbid", "Replace"])),
     }
     let jt = get(spec, "jobTemplate").unwrap_or(&empty);
     let jts = get(jt, "spec").unwrap_or(&empty);
@@ -293,11 +242,7 @@ pub fn validate_cron_job(obj: &Value, old: Option<&Value>) -> Vec<FieldError> {
         ));
     }
     if get(jts, "manualSelector").and_then(Value::as_bool) == Some(true) {
-        errs.push(FieldError::not_supported(
-            "spec.jobTemplate.spec.manualSelector",
-            true,
-            &["nil", "false"],
-        ));
+        errs.push(FieldError::not_supported("spec.jobTemplate.spec.manualSelector", true, &["nil", "false"]));
     }
     for k in ["successfulJobsHistoryLimit", "failedJobsHistoryLimit"] {
         if let Some(v) = int(spec, k) {
@@ -306,11 +251,7 @@ pub fn validate_cron_job(obj: &Value, old: Option<&Value>) -> Vec<FieldError> {
     }
     if let Some(tz) = get(spec, "timeZone").and_then(Value::as_str) {
         if tz.is_empty() || tz.contains(' ') || tz.starts_with('/') || tz.contains("..") {
-            errs.push(FieldError::invalid(
-                "spec.timeZone",
-                tz,
-                format!("unknown time zone {tz}"),
-            ));
+            errs.push(FieldError::invalid("spec.timeZone", tz, format!("unknown time zone {tz}")));
         }
     }
     errs

@@ -8,12 +8,10 @@ use serde_json::Value;
 use std::collections::{BTreeMap, HashSet};
 
 use super::env::validate_env_from;
-pub use super::env::{
-    validate_env, validate_object_field_selector, validate_resource_field_selector,
-};
+pub use super::env::{validate_env, validate_object_field_selector, validate_resource_field_selector};
 pub use super::resources::{
-    is_extended_resource_name, is_native_resource, is_overcommit_allowed,
-    validate_resource_quantity_value, validate_resource_requirements,
+    is_extended_resource_name, is_native_resource, is_overcommit_allowed, validate_resource_quantity_value,
+    validate_resource_requirements,
 };
 
 /// Volumes that validated, by name (upstream's `map[string]core.VolumeSource`).
@@ -30,22 +28,15 @@ pub struct PodContext<'a> {
 /// `ValidatePortNumOrName` for an IntOrString JSON value.
 pub fn validate_port_num_or_name(port: Option<&Value>, path: &str) -> Vec<FieldError> {
     match port {
-        Some(Value::String(s)) => is_valid_port_name(s)
-            .into_iter()
-            .map(|m| FieldError::invalid(path, s.as_str(), m))
-            .collect(),
+        Some(Value::String(s)) => {
+            is_valid_port_name(s).into_iter().map(|m| FieldError::invalid(path, s.as_str(), m)).collect()
+        }
         Some(Value::Number(n)) => {
             let v = n.as_i64().unwrap_or(0);
-            is_valid_port_num(v)
-                .into_iter()
-                .map(|m| FieldError::invalid(path, v, m))
-                .collect()
+            is_valid_port_num(v).into_iter().map(|m| FieldError::invalid(path, v, m)).collect()
         }
         // An absent IntOrString decodes as the integer 0.
-        _ => is_valid_port_num(0)
-            .into_iter()
-            .map(|m| FieldError::invalid(path, 0, m))
-            .collect(),
+        _ => is_valid_port_num(0).into_iter().map(|m| FieldError::invalid(path, 0, m)).collect(),
     }
 }
 
@@ -79,10 +70,7 @@ fn validate_ports(ctr: &Value, path: &str) -> Vec<FieldError> {
                 errs.push(FieldError::invalid(child(&p, "hostPort"), hp, m));
             }
         }
-        errs.extend(validate_protocol(
-            str_of(port, "protocol"),
-            &child(&p, "protocol"),
-        ));
+        errs.extend(validate_protocol(str_of(port, "protocol"), &child(&p, "protocol")));
     }
     errs
 }
@@ -92,24 +80,16 @@ pub fn validate_protocol(proto: &str, path: &str) -> Vec<FieldError> {
     match proto {
         "" => vec![FieldError::required(path, "")],
         "TCP" | "UDP" | "SCTP" => Vec::new(),
-        other => vec![FieldError::not_supported(
-            path,
-            other,
-            &["SCTP", "TCP", "UDP"],
-        )],
+        other => vec![FieldError::not_supported(path, other, &["SCTP", "TCP", "UDP"])],
     }
 }
 
 fn validate_volume_mounts(ctr: &Value, volumes: &VolumeMap, path: &str) -> Vec<FieldError> {
     let mut errs = Vec::new();
     let mut mount_points = HashSet::new();
-    let devices: Vec<(&str, &str)> = arr(ctr, "volumeDevices")
-        .iter()
-        .map(|d| (str_of(d, "name"), str_of(d, "devicePath")))
-        .collect();
-    let privileged = get(ctr, "securityContext")
-        .map(|s| super::flag(s, "privileged"))
-        .unwrap_or(false);
+    let devices: Vec<(&str, &str)> =
+        arr(ctr, "volumeDevices").iter().map(|d| (str_of(d, "name"), str_of(d, "devicePath"))).collect();
+    let privileged = get(ctr, "securityContext").map(|s| super::flag(s, "privileged")).unwrap_or(false);
     for (i, m) in arr(ctr, "volumeMounts").iter().enumerate() {
         let p = index(path, i);
         let name = str_of(m, "name");
@@ -124,18 +104,10 @@ fn validate_volume_mounts(ctr: &Value, volumes: &VolumeMap, path: &str) -> Vec<F
             errs.push(FieldError::required(child(&p, "mountPath"), ""));
         }
         if !mount_points.insert(mount_path) {
-            errs.push(FieldError::invalid(
-                child(&p, "mountPath"),
-                mount_path,
-                "must be unique",
-            ));
+            errs.push(FieldError::invalid(child(&p, "mountPath"), mount_path, "must be unique"));
         }
         if devices.iter().any(|(n, _)| *n == name) {
-            errs.push(FieldError::invalid(
-                child(&p, "name"),
-                name,
-                "must not already exist in volumeDevices",
-            ));
+            errs.push(FieldError::invalid(child(&p, "name"), name, "must not already exist in volumeDevices"));
         }
         if devices.iter().any(|(_, dp)| *dp == mount_path) {
             errs.push(FieldError::invalid(
@@ -144,29 +116,18 @@ fn validate_volume_mounts(ctr: &Value, volumes: &VolumeMap, path: &str) -> Vec<F
                 "must not already exist as a path in volumeDevices",
             ));
         }
-        if volumes
-            .get(name)
-            .map(|v| get(v, "image").is_some())
-            .unwrap_or(false)
-        {
+        if volumes.get(name).map(|v| get(v, "image").is_some()).unwrap_or(false) {
             for k in ["subPath", "subPathExpr"] {
                 let s = str_of(m, k);
                 if !s.is_empty() {
-                    errs.push(FieldError::invalid(
-                        child(&p, k),
-                        s,
-                        "not allowed in image volume sources",
-                    ));
+                    errs.push(FieldError::invalid(child(&p, k), s, "not allowed in image volume sources"));
                 }
             }
         }
         // Upstream reports sub-path problems on the list's path, without the index.
         let sub = str_of(m, "subPath");
         if !sub.is_empty() {
-            errs.extend(super::volume::validate_local_descending_path(
-                sub,
-                &child(path, "subPath"),
-            ));
+            errs.extend(super::volume::validate_local_descending_path(sub, &child(path, "subPath")));
         }
         let sub_expr = str_of(m, "subPathExpr");
         if !sub_expr.is_empty() {
@@ -177,19 +138,12 @@ fn validate_volume_mounts(ctr: &Value, volumes: &VolumeMap, path: &str) -> Vec<F
                     "subPathExpr and subPath are mutually exclusive",
                 ));
             }
-            errs.extend(super::volume::validate_local_descending_path(
-                sub_expr,
-                &child(path, "subPathExpr"),
-            ));
+            errs.extend(super::volume::validate_local_descending_path(sub_expr, &child(path, "subPathExpr")));
         }
         let prop_path = child(path, "mountPropagation");
         if let Some(prop) = get(m, "mountPropagation").and_then(Value::as_str) {
             if !matches!(prop, "Bidirectional" | "HostToContainer" | "None") {
-                errs.push(FieldError::not_supported(
-                    &prop_path,
-                    prop,
-                    &["Bidirectional", "HostToContainer", "None"],
-                ));
+                errs.push(FieldError::not_supported(&prop_path, prop, &["Bidirectional", "HostToContainer", "None"]));
             }
             if prop == "Bidirectional" && !privileged {
                 errs.push(FieldError::forbidden(
@@ -204,27 +158,16 @@ fn validate_volume_mounts(ctr: &Value, volumes: &VolumeMap, path: &str) -> Vec<F
                 "Disabled" => {}
                 "Enabled" | "IfPossible" => {
                     if !super::flag(m, "readOnly") {
-                        errs.push(FieldError::forbidden(
-                            &rp,
-                            "may only be specified when readOnly is true",
-                        ));
+                        errs.push(FieldError::forbidden(&rp, "may only be specified when readOnly is true"));
                     }
-                    if get(m, "mountPropagation")
-                        .and_then(Value::as_str)
-                        .map(|p| p != "None")
-                        .unwrap_or(false)
-                    {
+                    if get(m, "mountPropagation").and_then(Value::as_str).map(|p| p != "None").unwrap_or(false) {
                         errs.push(FieldError::forbidden(
                             &rp,
                             "may only be specified when mountPropagation is None or not specified",
                         ));
                     }
                 }
-                other => errs.push(FieldError::not_supported(
-                    &rp,
-                    other,
-                    &["Disabled", "Enabled", "IfPossible"],
-                )),
+                other => errs.push(FieldError::not_supported(&rp, other, &["Disabled", "Enabled", "IfPossible"])),
             }
         }
     }
@@ -244,24 +187,13 @@ fn validate_security_context(sc: Option<&Value>, path: &str, host_users: bool) -
     }
     if let Some(pm) = get(sc, "procMount").and_then(Value::as_str) {
         if !matches!(pm, "Default" | "Unmasked") {
-            errs.push(FieldError::not_supported(
-                child(path, "procMount"),
-                pm,
-                &["Default", "Unmasked"],
-            ));
+            errs.push(FieldError::not_supported(child(path, "procMount"), pm, &["Default", "Unmasked"]));
         }
         if host_users && pm == "Unmasked" {
-            errs.push(FieldError::invalid(
-                child(path, "procMount"),
-                pm,
-                "`hostUsers` must be false to use `Unmasked`",
-            ));
+            errs.push(FieldError::invalid(child(path, "procMount"), pm, "`hostUsers` must be false to use `Unmasked`"));
         }
     }
-    errs.extend(super::pod::validate_seccomp_profile(
-        get(sc, "seccompProfile"),
-        &child(path, "seccompProfile"),
-    ));
+    errs.extend(super::pod::validate_seccomp_profile(get(sc, "seccompProfile"), &child(path, "seccompProfile")));
     if get(sc, "allowPrivilegeEscalation").and_then(Value::as_bool) == Some(false) {
         if super::flag(sc, "privileged") {
             errs.push(FieldError::invalid(
@@ -270,9 +202,7 @@ fn validate_security_context(sc: Option<&Value>, path: &str, host_users: bool) -
                 "cannot set `allowPrivilegeEscalation` to false and `privileged` to true",
             ));
         }
-        let caps = get(sc, "capabilities")
-            .map(|c| arr(c, "add"))
-            .unwrap_or(&[]);
+        let caps = get(sc, "capabilities").map(|c| arr(c, "add")).unwrap_or(&[]);
         if caps.iter().any(|c| c.as_str() == Some("CAP_SYS_ADMIN")) {
             errs.push(FieldError::invalid(
                 path,
@@ -281,10 +211,7 @@ fn validate_security_context(sc: Option<&Value>, path: &str, host_users: bool) -
             ));
         }
     }
-    errs.extend(super::pod::validate_apparmor_profile(
-        get(sc, "appArmorProfile"),
-        &child(path, "appArmorProfile"),
-    ));
+    errs.extend(super::pod::validate_apparmor_profile(get(sc, "appArmorProfile"), &child(path, "appArmorProfile")));
     errs
 }
 
@@ -305,18 +232,10 @@ fn validate_resize_policy(ctr: &Value, path: &str, restart_policy: &str) -> Vec<
         match rp {
             "NotRequired" | "RestartContainer" => {}
             "" => errs.push(FieldError::required(path, "")),
-            other => errs.push(FieldError::not_supported(
-                path,
-                other,
-                &["NotRequired", "RestartContainer"],
-            )),
+            other => errs.push(FieldError::not_supported(path, other, &["NotRequired", "RestartContainer"])),
         }
         if restart_policy == "Never" && rp != "NotRequired" {
-            errs.push(FieldError::invalid(
-                path,
-                rp,
-                "must be 'NotRequired' when `restartPolicy` is 'Never'",
-            ));
+            errs.push(FieldError::invalid(path, rp, "must be 'NotRequired' when `restartPolicy` is 'Never'"));
         }
     }
     errs
@@ -338,10 +257,7 @@ pub fn validate_container_common(ctr: &Value, ctx: &PodContext, path: &str) -> V
     }
     match str_of(ctr, "terminationMessagePolicy") {
         "File" | "FallbackToLogsOnError" => {}
-        "" => errs.push(FieldError::required(
-            child(path, "terminationMessagePolicy"),
-            "",
-        )),
+        "" => errs.push(FieldError::required(child(path, "terminationMessagePolicy"), "")),
         other => errs.push(FieldError::not_supported(
             child(path, "terminationMessagePolicy"),
             other,
@@ -350,20 +266,9 @@ pub fn validate_container_common(ctr: &Value, ctx: &PodContext, path: &str) -> V
     }
     errs.extend(validate_ports(ctr, &child(path, "ports")));
     errs.extend(validate_env(arr(ctr, "env"), &child(path, "env")));
-    errs.extend(validate_env_from(
-        arr(ctr, "envFrom"),
-        &child(path, "envFrom"),
-    ));
-    errs.extend(validate_volume_mounts(
-        ctr,
-        ctx.volumes,
-        &child(path, "volumeMounts"),
-    ));
-    errs.extend(super::volume::validate_volume_devices(
-        ctr,
-        ctx.volumes,
-        &child(path, "volumeDevices"),
-    ));
+    errs.extend(validate_env_from(arr(ctr, "envFrom"), &child(path, "envFrom")));
+    errs.extend(validate_volume_mounts(ctr, ctx.volumes, &child(path, "volumeMounts")));
+    errs.extend(super::volume::validate_volume_devices(ctr, ctx.volumes, &child(path, "volumeDevices")));
     match str_of(ctr, "imagePullPolicy") {
         "Always" | "IfNotPresent" | "Never" => {}
         "" => errs.push(FieldError::required(child(path, "imagePullPolicy"), "")),
@@ -373,15 +278,8 @@ pub fn validate_container_common(ctr: &Value, ctx: &PodContext, path: &str) -> V
             &["Always", "IfNotPresent", "Never"],
         )),
     }
-    errs.extend(validate_resource_requirements(
-        get(ctr, "resources"),
-        &child(path, "resources"),
-    ));
-    errs.extend(validate_resize_policy(
-        ctr,
-        &child(path, "resizePolicy"),
-        ctx.restart_policy,
-    ));
+    errs.extend(validate_resource_requirements(get(ctr, "resources"), &child(path, "resources")));
+    errs.extend(validate_resize_policy(ctr, &child(path, "resizePolicy"), ctx.restart_policy));
     errs.extend(validate_security_context(
         get(ctr, "securityContext"),
         &child(path, "securityContext"),
@@ -393,19 +291,13 @@ pub fn validate_container_common(ctr: &Value, ctx: &PodContext, path: &str) -> V
 fn validate_handler(h: &Value, grace: Option<i64>, path: &str, probe: bool) -> Vec<FieldError> {
     let mut errs = Vec::new();
     let mut n = 0;
-    let kinds: &[&str] = if probe {
-        &["exec", "httpGet", "tcpSocket", "grpc"]
-    } else {
-        &["exec", "httpGet", "tcpSocket", "sleep"]
-    };
+    let kinds: &[&str] =
+        if probe { &["exec", "httpGet", "tcpSocket", "grpc"] } else { &["exec", "httpGet", "tcpSocket", "sleep"] };
     for k in kinds {
         let Some(a) = get(h, k) else { continue };
         let p = child(path, k);
         if n > 0 {
-            errs.push(FieldError::forbidden(
-                &p,
-                "may not specify more than 1 handler type",
-            ));
+            errs.push(FieldError::forbidden(&p, "may not specify more than 1 handler type"));
             continue;
         }
         n += 1;
@@ -419,17 +311,10 @@ fn validate_handler(h: &Value, grace: Option<i64>, path: &str, probe: bool) -> V
                 if str_of(a, "path").is_empty() {
                     errs.push(FieldError::required(child(&p, "path"), ""));
                 }
-                errs.extend(validate_port_num_or_name(
-                    get(a, "port"),
-                    &child(&p, "port"),
-                ));
+                errs.extend(validate_port_num_or_name(get(a, "port"), &child(&p, "port")));
                 let scheme = str_of(a, "scheme");
                 if !matches!(scheme, "HTTP" | "HTTPS") {
-                    errs.push(FieldError::not_supported(
-                        child(&p, "scheme"),
-                        scheme,
-                        &["HTTP", "HTTPS"],
-                    ));
+                    errs.push(FieldError::not_supported(child(&p, "scheme"), scheme, &["HTTP", "HTTPS"]));
                 }
                 for hdr in arr(a, "httpHeaders") {
                     let hn = str_of(hdr, "name");
@@ -438,16 +323,10 @@ fn validate_handler(h: &Value, grace: Option<i64>, path: &str, probe: bool) -> V
                     }
                 }
             }
-            "tcpSocket" => errs.extend(validate_port_num_or_name(
-                get(a, "port"),
-                &child(&p, "port"),
-            )),
+            "tcpSocket" => errs.extend(validate_port_num_or_name(get(a, "port"), &child(&p, "port"))),
             "grpc" => {
                 let port = int(a, "port").unwrap_or(0);
-                errs.extend(validate_port_num_or_name(
-                    Some(&Value::from(port)),
-                    &child(&p, "port"),
-                ));
+                errs.extend(validate_port_num_or_name(Some(&Value::from(port)), &child(&p, "port")));
             }
             _ => {
                 let secs = int(a, "seconds").unwrap_or(0);
@@ -470,32 +349,17 @@ fn validate_handler(h: &Value, grace: Option<i64>, path: &str, probe: bool) -> V
 }
 
 /// `validateProbe` plus the liveness/readiness/startup specifics.
-fn validate_probe(
-    probe: Option<&Value>,
-    grace: Option<i64>,
-    path: &str,
-    kind: &str,
-) -> Vec<FieldError> {
+fn validate_probe(probe: Option<&Value>, grace: Option<i64>, path: &str, kind: &str) -> Vec<FieldError> {
     let Some(probe) = probe else {
         return Vec::new();
     };
     let mut errs = validate_handler(probe, grace, path, true);
-    for k in [
-        "initialDelaySeconds",
-        "timeoutSeconds",
-        "periodSeconds",
-        "successThreshold",
-        "failureThreshold",
-    ] {
+    for k in ["initialDelaySeconds", "timeoutSeconds", "periodSeconds", "successThreshold", "failureThreshold"] {
         errs.extend(nonnegative(int(probe, k).unwrap_or(0), &child(path, k)));
     }
     if let Some(t) = int(probe, "terminationGracePeriodSeconds") {
         if t <= 0 {
-            errs.push(FieldError::invalid(
-                child(path, "terminationGracePeriodSeconds"),
-                t,
-                "must be greater than 0",
-            ));
+            errs.push(FieldError::invalid(child(path, "terminationGracePeriodSeconds"), t, "must be greater than 0"));
         }
     }
     match kind {
@@ -511,11 +375,7 @@ fn validate_probe(
         _ => {
             let st = int(probe, "successThreshold").unwrap_or(0);
             if st != 1 {
-                errs.push(FieldError::invalid(
-                    child(path, "successThreshold"),
-                    st,
-                    "must be 1",
-                ));
+                errs.push(FieldError::invalid(child(path, "successThreshold"), st, "must be 1"));
             }
         }
     }
@@ -527,33 +387,13 @@ fn validate_lifecycle_and_probes(ctr: &Value, grace: Option<i64>, path: &str) ->
     if let Some(lc) = get(ctr, "lifecycle") {
         for k in ["postStart", "preStop"] {
             if let Some(h) = get(lc, k) {
-                errs.extend(validate_handler(
-                    h,
-                    grace,
-                    &child(&child(path, "lifecycle"), k),
-                    false,
-                ));
+                errs.extend(validate_handler(h, grace, &child(&child(path, "lifecycle"), k), false));
             }
         }
     }
-    errs.extend(validate_probe(
-        get(ctr, "livenessProbe"),
-        grace,
-        &child(path, "livenessProbe"),
-        "liveness",
-    ));
-    errs.extend(validate_probe(
-        get(ctr, "readinessProbe"),
-        grace,
-        &child(path, "readinessProbe"),
-        "readiness",
-    ));
-    errs.extend(validate_probe(
-        get(ctr, "startupProbe"),
-        grace,
-        &child(path, "startupProbe"),
-        "startup",
-    ));
+    errs.extend(validate_probe(get(ctr, "livenessProbe"), grace, &child(path, "livenessProbe"), "liveness"));
+    errs.extend(validate_probe(get(ctr, "readinessProbe"), grace, &child(path, "readinessProbe"), "readiness"));
+    errs.extend(validate_probe(get(ctr, "startupProbe"), grace, &child(path, "startupProbe"), "startup"));
     errs
 }
 
@@ -567,18 +407,10 @@ fn check_host_port_conflicts(containers: &[&Value], path: &str, offset: usize) -
             if hp == 0 {
                 continue;
             }
-            let s = format!(
-                "{}/{}/{}",
-                str_of(port, "protocol"),
-                str_of(port, "hostIP"),
-                hp
-            );
+            let s = format!("{}/{}/{}", str_of(port, "protocol"), str_of(port, "hostIP"), hp);
             if !seen.insert(s.clone()) {
                 errs.push(FieldError::duplicate(
-                    child(
-                        &index(&child(&index(path, ci + offset), "ports"), pi),
-                        "hostPort",
-                    ),
+                    child(&index(&child(&index(path, ci + offset), "ports"), pi), "hostPort"),
                     s,
                 ));
             }
@@ -603,10 +435,7 @@ pub fn validate_containers(containers: &[Value], ctx: &PodContext, path: &str) -
         }
         errs.extend(validate_lifecycle_and_probes(ctr, ctx.grace_period, &p));
         if get(ctr, "restartPolicy").is_some() {
-            errs.push(FieldError::forbidden(
-                child(&p, "restartPolicy"),
-                "may not be set for non-init containers",
-            ));
+            errs.push(FieldError::forbidden(child(&p, "restartPolicy"), "may not be set for non-init containers"));
         }
     }
     let all: Vec<&Value> = containers.iter().collect();
@@ -615,12 +444,7 @@ pub fn validate_containers(containers: &[Value], ctx: &PodContext, path: &str) -
 }
 
 /// `validateInitContainers` for `spec.initContainers` (names must not collide with regular containers).
-pub fn validate_init_containers(
-    inits: &[Value],
-    regular: &[Value],
-    ctx: &PodContext,
-    path: &str,
-) -> Vec<FieldError> {
+pub fn validate_init_containers(inits: &[Value], regular: &[Value], ctx: &PodContext, path: &str) -> Vec<FieldError> {
     let mut errs = Vec::new();
     let mut names: HashSet<&str> = regular.iter().map(|c| str_of(c, "name")).collect();
     for (i, ctr) in inits.iter().enumerate() {
@@ -630,11 +454,7 @@ pub fn validate_init_containers(
         if let Some(rp) = get(ctr, "restartPolicy") {
             let rp = rp.as_str().unwrap_or("");
             if rp != "Always" {
-                errs.push(FieldError::not_supported(
-                    child(&p, "restartPolicy"),
-                    rp,
-                    &["Always"],
-                ));
+                errs.push(FieldError::not_supported(child(&p, "restartPolicy"), rp, &["Always"]));
             }
             restart_always = rp == "Always";
         }
@@ -648,12 +468,7 @@ pub fn validate_init_containers(
         if restart_always {
             errs.extend(validate_lifecycle_and_probes(ctr, ctx.grace_period, &p));
         } else {
-            for k in [
-                "lifecycle",
-                "livenessProbe",
-                "readinessProbe",
-                "startupProbe",
-            ] {
+            for k in ["lifecycle", "livenessProbe", "readinessProbe", "startupProbe"] {
                 if get(ctr, k).is_some() {
                     errs.push(FieldError::forbidden(
                         child(&p, k),

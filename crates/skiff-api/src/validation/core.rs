@@ -15,8 +15,7 @@ use std::collections::{BTreeMap, HashSet};
 const MAX_SECRET_SIZE: i64 = 1024 * 1024;
 
 pub(crate) fn empty() -> &'static Value {
-    static EMPTY: std::sync::LazyLock<Value> =
-        std::sync::LazyLock::new(|| Value::Object(Default::default()));
+    static EMPTY: std::sync::LazyLock<Value> = std::sync::LazyLock::new(|| Value::Object(Default::default()));
     &EMPTY
 }
 
@@ -24,12 +23,7 @@ pub(crate) fn spec_of(v: &Value) -> &Value {
     get(v, "spec").unwrap_or(empty())
 }
 
-pub(crate) fn meta_errors(
-    obj: &Value,
-    old: Option<&Value>,
-    namespaced: bool,
-    name_fn: NameFn,
-) -> Vec<FieldError> {
+pub(crate) fn meta_errors(obj: &Value, old: Option<&Value>, namespaced: bool, name_fn: NameFn) -> Vec<FieldError> {
     match old {
         Some(o) => validate_object_meta_update(metadata(obj), metadata(o), "metadata"),
         None => validate_object_meta(metadata(obj), namespaced, name_fn, "metadata"),
@@ -37,22 +31,12 @@ pub(crate) fn meta_errors(
 }
 
 /// Kinds with metadata-only validation.
-pub fn validate_simple(
-    obj: &Value,
-    old: Option<&Value>,
-    namespaced: bool,
-    name_fn: NameFn,
-) -> Vec<FieldError> {
+pub fn validate_simple(obj: &Value, old: Option<&Value>, namespaced: bool, name_fn: NameFn) -> Vec<FieldError> {
     match old {
         // Update validation re-checks the new object's metadata as upstream's `*Update` functions do.
         Some(o) => {
             let mut errs = validate_object_meta_update(metadata(obj), metadata(o), "metadata");
-            errs.extend(validate_object_meta(
-                metadata(obj),
-                namespaced,
-                name_fn,
-                "metadata",
-            ));
+            errs.extend(validate_object_meta(metadata(obj), namespaced, name_fn, "metadata"));
             dedup(errs)
         }
         None => validate_object_meta(metadata(obj), namespaced, name_fn, "metadata"),
@@ -82,48 +66,28 @@ fn decoded_len(v: &Value) -> i64 {
 pub fn validate_config_map(cm: &Value, old: Option<&Value>) -> Vec<FieldError> {
     let mut errs = Vec::new();
     if let Some(old) = old {
-        errs.extend(validate_object_meta_update(
-            metadata(cm),
-            metadata(old),
-            "metadata",
-        ));
+        errs.extend(validate_object_meta_update(metadata(cm), metadata(old), "metadata"));
         if get(old, "immutable").and_then(Value::as_bool) == Some(true) {
             if get(cm, "immutable").and_then(Value::as_bool) != Some(true) {
-                errs.push(FieldError::forbidden(
-                    "immutable",
-                    "field is immutable when `immutable` is set",
-                ));
+                errs.push(FieldError::forbidden("immutable", "field is immutable when `immutable` is set"));
             }
             for k in ["data", "binaryData"] {
                 if get(cm, k) != get(old, k) {
-                    errs.push(FieldError::forbidden(
-                        k,
-                        "field is immutable when `immutable` is set",
-                    ));
+                    errs.push(FieldError::forbidden(k, "field is immutable when `immutable` is set"));
                 }
             }
         }
     }
-    errs.extend(validate_object_meta(
-        metadata(cm),
-        true,
-        name_is_dns_subdomain,
-        "metadata",
-    ));
+    errs.extend(validate_object_meta(metadata(cm), true, name_is_dns_subdomain, "metadata"));
     let mut total = 0i64;
-    let binary: BTreeMap<String, Value> = obj(cm, "binaryData")
-        .map(|m| m.clone().into_iter().collect())
-        .unwrap_or_default();
+    let binary: BTreeMap<String, Value> =
+        obj(cm, "binaryData").map(|m| m.clone().into_iter().collect()).unwrap_or_default();
     for (k, v) in string_map(cm, "data") {
         for m in is_config_map_key(&k) {
             errs.push(FieldError::invalid(key("data", &k), k.as_str(), m));
         }
         if binary.contains_key(&k) {
-            errs.push(FieldError::invalid(
-                key("data", &k),
-                k.as_str(),
-                "duplicate of key present in binaryData",
-            ));
+            errs.push(FieldError::invalid(key("data", &k), k.as_str(), "duplicate of key present in binaryData"));
         }
         total += v.len() as i64;
     }
@@ -143,43 +107,23 @@ pub fn validate_config_map(cm: &Value, old: Option<&Value>) -> Vec<FieldError> {
 pub fn validate_secret(secret: &Value, old: Option<&Value>) -> Vec<FieldError> {
     let mut errs = Vec::new();
     if let Some(old) = old {
-        errs.extend(validate_object_meta_update(
-            metadata(secret),
-            metadata(old),
-            "metadata",
-        ));
+        errs.extend(validate_object_meta_update(metadata(secret), metadata(old), "metadata"));
         let (nt, ot) = (str_of(secret, "type"), str_of(old, "type"));
         if nt != ot {
-            errs.push(FieldError::invalid(
-                "type",
-                nt,
-                meta::FIELD_IMMUTABLE_ERROR_MSG,
-            ));
+            errs.push(FieldError::invalid("type", nt, meta::FIELD_IMMUTABLE_ERROR_MSG));
         }
         if get(old, "immutable").and_then(Value::as_bool) == Some(true) {
             if get(secret, "immutable").and_then(Value::as_bool) != Some(true) {
-                errs.push(FieldError::forbidden(
-                    "immutable",
-                    "field is immutable when `immutable` is set",
-                ));
+                errs.push(FieldError::forbidden("immutable", "field is immutable when `immutable` is set"));
             }
             if get(secret, "data") != get(old, "data") {
-                errs.push(FieldError::forbidden(
-                    "data",
-                    "field is immutable when `immutable` is set",
-                ));
+                errs.push(FieldError::forbidden("data", "field is immutable when `immutable` is set"));
             }
         }
     }
-    errs.extend(validate_object_meta(
-        metadata(secret),
-        true,
-        name_is_dns_subdomain,
-        "metadata",
-    ));
-    let data: BTreeMap<String, Value> = obj(secret, "data")
-        .map(|m| m.clone().into_iter().collect())
-        .unwrap_or_default();
+    errs.extend(validate_object_meta(metadata(secret), true, name_is_dns_subdomain, "metadata"));
+    let data: BTreeMap<String, Value> =
+        obj(secret, "data").map(|m| m.clone().into_iter().collect()).unwrap_or_default();
     let mut total = 0i64;
     for (k, v) in &data {
         for m in is_config_map_key(k) {
@@ -197,15 +141,10 @@ pub fn validate_secret(secret: &Value, old: Option<&Value>) -> Vec<FieldError> {
                 .map(|a| str_of(a, "kubernetes.io/service-account.name"))
                 .unwrap_or("");
             if name.is_empty() {
-                errs.push(FieldError::required(
-                    "metadata.annotations[kubernetes.io/service-account.name]",
-                    "",
-                ));
+                errs.push(FieldError::required("metadata.annotations[kubernetes.io/service-account.name]", ""));
             }
         }
-        "kubernetes.io/dockercfg" if !has(".dockercfg") => {
-            errs.push(FieldError::required("data[.dockercfg]", ""))
-        }
+        "kubernetes.io/dockercfg" if !has(".dockercfg") => errs.push(FieldError::required("data[.dockercfg]", "")),
         "kubernetes.io/dockerconfigjson" if !has(".dockerconfigjson") => {
             errs.push(FieldError::required("data[.dockerconfigjson]", ""))
         }
@@ -213,9 +152,7 @@ pub fn validate_secret(secret: &Value, old: Option<&Value>) -> Vec<FieldError> {
             errs.push(FieldError::required("data[username]", ""));
             errs.push(FieldError::required("data[password]", ""));
         }
-        "kubernetes.io/ssh-auth"
-            if data.get("ssh-privatekey").map(decoded_len).unwrap_or(0) == 0 =>
-        {
+        "kubernetes.io/ssh-auth" if data.get("ssh-privatekey").map(decoded_len).unwrap_or(0) == 0 => {
             errs.push(FieldError::required("data[ssh-privatekey]", ""))
         }
         "kubernetes.io/tls" => {
@@ -287,11 +224,7 @@ pub fn validate_node(node: &Value, old: Option<&Value>) -> Vec<FieldError> {
         for section in ["capacity", "allocatable"] {
             if let Some(m) = obj(status, section) {
                 for (k, q) in m {
-                    errs.extend(validate_resource_quantity_value(
-                        k,
-                        q,
-                        &format!("status.{section}.{k}"),
-                    ));
+                    errs.extend(validate_resource_quantity_value(k, q, &format!("status.{section}.{k}")));
                 }
             }
         }
@@ -333,27 +266,18 @@ pub fn validate_event(ev: &Value, old: Option<&Value>) -> Vec<FieldError> {
     if let Some(old) = old {
         errs.extend(validate_object_meta_update(md, metadata(old), "metadata"));
     } else if str_of(md, "name").is_empty() {
-        errs.push(FieldError::required(
-            "metadata.name",
-            "name or generateName is required",
-        ));
+        errs.push(FieldError::required("metadata.name", "name or generateName is required"));
     }
     let ns = str_of(md, "namespace");
-    let involved_ns = get(ev, "involvedObject")
-        .or_else(|| get(ev, "regarding"))
-        .map(|o| str_of(o, "namespace"))
-        .unwrap_or("");
+    let involved_ns =
+        get(ev, "involvedObject").or_else(|| get(ev, "regarding")).map(|o| str_of(o, "namespace")).unwrap_or("");
     let mismatch = if involved_ns.is_empty() {
         !ns.is_empty() && ns != "default" && ns != "kube-system"
     } else {
         ns != involved_ns
     };
     if mismatch && get(ev, "eventTime").is_none() {
-        errs.push(FieldError::invalid(
-            "involvedObject.namespace",
-            involved_ns,
-            "does not match event.namespace",
-        ));
+        errs.push(FieldError::invalid("involvedObject.namespace", involved_ns, "does not match event.namespace"));
     }
     for m in is_dns1123_subdomain(ns) {
         errs.push(FieldError::invalid("namespace", ns, m));
@@ -375,10 +299,7 @@ fn validate_endpoint_port(p: &Value, require_name: bool, path: &str) -> Vec<Fiel
     for m in is_valid_port_num(port) {
         errs.push(FieldError::invalid(child(path, "port"), port, m));
     }
-    errs.extend(validate_protocol(
-        str_of(p, "protocol"),
-        &child(path, "protocol"),
-    ));
+    errs.extend(validate_protocol(str_of(p, "protocol"), &child(path, "protocol")));
     errs
 }
 
@@ -388,29 +309,17 @@ fn validate_non_special_ip(ip: &str, path: &str) -> Vec<FieldError> {
     };
     let mut errs = Vec::new();
     if addr.is_unspecified() {
-        errs.push(FieldError::invalid(
-            path,
-            ip,
-            format!("may not be unspecified ({ip})"),
-        ));
+        errs.push(FieldError::invalid(path, ip, format!("may not be unspecified ({ip})")));
     }
     if addr.is_loopback() {
-        errs.push(FieldError::invalid(
-            path,
-            ip,
-            "may not be in the loopback range (127.0.0.0/8, ::1/128)",
-        ));
+        errs.push(FieldError::invalid(path, ip, "may not be in the loopback range (127.0.0.0/8, ::1/128)"));
     }
     let link_local = match addr {
         std::net::IpAddr::V4(a) => a.is_link_local(),
         std::net::IpAddr::V6(a) => (a.segments()[0] & 0xffc0) == 0xfe80,
     };
     if link_local {
-        errs.push(FieldError::invalid(
-            path,
-            ip,
-            "may not be in the link-local range (169.254.0.0/16, fe80::/10)",
-        ));
+        errs.push(FieldError::invalid(path, ip, "may not be in the link-local range (169.254.0.0/16, fe80::/10)"));
     }
     errs
 }
@@ -421,10 +330,7 @@ pub fn validate_endpoints(ep: &Value, old: Option<&Value>) -> Vec<FieldError> {
     for (i, ss) in arr(ep, "subsets").iter().enumerate() {
         let sp = index("subsets", i);
         if arr(ss, "addresses").is_empty() && arr(ss, "notReadyAddresses").is_empty() {
-            errs.push(FieldError::required(
-                &sp,
-                "must specify `addresses` or `notReadyAddresses`",
-            ));
+            errs.push(FieldError::required(&sp, "must specify `addresses` or `notReadyAddresses`"));
         }
         for k in ["addresses", "notReadyAddresses"] {
             for (j, a) in arr(ss, k).iter().enumerate() {
@@ -444,11 +350,7 @@ pub fn validate_endpoints(ep: &Value, old: Option<&Value>) -> Vec<FieldError> {
         }
         let ports = arr(ss, "ports");
         for (j, p) in ports.iter().enumerate() {
-            errs.extend(validate_endpoint_port(
-                p,
-                ports.len() > 1,
-                &index(&child(&sp, "ports"), j),
-            ));
+            errs.extend(validate_endpoint_port(p, ports.len() > 1, &index(&child(&sp, "ports"), j)));
         }
     }
     errs
@@ -459,26 +361,15 @@ pub fn validate_endpoint_slice(es: &Value, old: Option<&Value>) -> Vec<FieldErro
     let mut errs = meta_errors(es, old, true, name_is_dns_subdomain);
     let at = str_of(es, "addressType");
     if !matches!(at, "IPv4" | "IPv6" | "FQDN") {
-        errs.push(FieldError::not_supported(
-            "addressType",
-            at,
-            &["FQDN", "IPv4", "IPv6"],
-        ));
+        errs.push(FieldError::not_supported("addressType", at, &["FQDN", "IPv4", "IPv6"]));
     }
     for (i, e) in arr(es, "endpoints").iter().enumerate() {
         let ep = index("endpoints", i);
         let addrs = arr(e, "addresses");
         if addrs.is_empty() {
-            errs.push(FieldError::required(
-                child(&ep, "addresses"),
-                "must contain at least 1 address",
-            ));
+            errs.push(FieldError::required(child(&ep, "addresses"), "must contain at least 1 address"));
         } else if addrs.len() > 100 {
-            errs.push(FieldError::too_many(
-                child(&ep, "addresses"),
-                addrs.len() as i64,
-                100,
-            ));
+            errs.push(FieldError::too_many(child(&ep, "addresses"), addrs.len() as i64, 100));
         }
     }
     let mut names = HashSet::new();
@@ -511,11 +402,7 @@ pub fn validate_lease(lease: &Value, old: Option<&Value>) -> Vec<FieldError> {
     let mut errs = meta_errors(lease, old, true, name_is_dns_subdomain);
     if let Some(d) = int(spec, "leaseDurationSeconds") {
         if d <= 0 {
-            errs.push(FieldError::invalid(
-                "spec.leaseDurationSeconds",
-                d,
-                "must be greater than 0",
-            ));
+            errs.push(FieldError::invalid("spec.leaseDurationSeconds", d, "must be greater than 0"));
         }
     }
     if let Some(t) = int(spec, "leaseTransitions") {

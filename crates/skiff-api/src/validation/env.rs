@@ -45,14 +45,12 @@ pub fn validate_object_field_selector(fs: &Value, allowed: &[&str], path: &str) 
         return vec![FieldError::required(child(path, "fieldPath"), "")];
     }
     // Upstream converts the path first; subscripted label/annotation paths convert to themselves.
-    let subscript = ["metadata.annotations", "metadata.labels"]
-        .iter()
-        .find_map(|base| {
-            fp.strip_prefix(base)
-                .and_then(|rest| rest.strip_prefix("['"))
-                .and_then(|rest| rest.strip_suffix("']"))
-                .map(|s| (*base, s))
-        });
+    let subscript = ["metadata.annotations", "metadata.labels"].iter().find_map(|base| {
+        fp.strip_prefix(base)
+            .and_then(|rest| rest.strip_prefix("['"))
+            .and_then(|rest| rest.strip_suffix("']"))
+            .map(|s| (*base, s))
+    });
     if api_version != "v1" {
         return vec![FieldError::invalid(
             child(path, "fieldPath"),
@@ -70,23 +68,13 @@ pub fn validate_object_field_selector(fs: &Value, allowed: &[&str], path: &str) 
     match subscript {
         Some(("metadata.annotations", k)) => {
             let k = k.to_lowercase();
-            is_qualified_name(&k)
-                .into_iter()
-                .map(|m| FieldError::invalid(path, k.as_str(), m))
-                .collect()
+            is_qualified_name(&k).into_iter().map(|m| FieldError::invalid(path, k.as_str(), m)).collect()
         }
-        Some((_, k)) => is_qualified_name(k)
-            .into_iter()
-            .map(|m| FieldError::invalid(path, k, m))
-            .collect(),
+        Some((_, k)) => is_qualified_name(k).into_iter().map(|m| FieldError::invalid(path, k, m)).collect(),
         None if !allowed.contains(&fp) => {
             let mut sorted = allowed.to_vec();
             sorted.sort();
-            vec![FieldError::not_supported(
-                child(path, "fieldPath"),
-                fp,
-                &sorted,
-            )]
+            vec![FieldError::not_supported(child(path, "fieldPath"), fp, &sorted)]
         }
         None => Vec::new(),
     }
@@ -112,18 +100,12 @@ pub fn validate_resource_field_selector(fs: &Value, path: &str, volume: bool) ->
         && !res.starts_with("requests.hugepages-")
         && !res.starts_with("limits.hugepages-")
     {
-        errs.push(FieldError::not_supported(
-            child(path, "resource"),
-            res,
-            ALLOWED,
-        ));
+        errs.push(FieldError::not_supported(child(path, "resource"), res, ALLOWED));
     }
     if let Some(d) = get(fs, "divisor") {
         if let Ok(q) = quantity_from_json(d) {
             let s = q.canonical();
-            let mem_like = [
-                "1", "1k", "1M", "1G", "1T", "1P", "1E", "1Ki", "1Mi", "1Gi", "1Ti", "1Pi", "1Ei",
-            ];
+            let mem_like = ["1", "1k", "1M", "1G", "1T", "1P", "1E", "1Ki", "1Mi", "1Gi", "1Ti", "1Pi", "1Ei"];
             let bad = |msg: &str| FieldError::invalid(child(path, "divisor"), res, msg.to_string());
             if !q.is_zero() {
                 match res {
@@ -181,19 +163,11 @@ pub fn validate_env(env: &[Value], path: &str) -> Vec<FieldError> {
         let mut n = 0;
         if let Some(fr) = get(vf, "fieldRef") {
             n += 1;
-            errs.extend(validate_object_field_selector(
-                fr,
-                ENV_FIELD_PATHS,
-                &child(&vp, "fieldRef"),
-            ));
+            errs.extend(validate_object_field_selector(fr, ENV_FIELD_PATHS, &child(&vp, "fieldRef")));
         }
         if let Some(rr) = get(vf, "resourceFieldRef") {
             n += 1;
-            errs.extend(validate_resource_field_selector(
-                rr,
-                &child(&vp, "resourceFieldRef"),
-                false,
-            ));
+            errs.extend(validate_resource_field_selector(rr, &child(&vp, "resourceFieldRef"), false));
         }
         if let Some(c) = get(vf, "configMapKeyRef") {
             n += 1;
@@ -204,19 +178,15 @@ pub fn validate_env(env: &[Value], path: &str) -> Vec<FieldError> {
             errs.extend(validate_key_selector(s, &child(&vp, "secretKeyRef")));
         }
         if n == 0 {
-            errs.push(FieldError::invalid(&vp, "", "must specify one of: `fieldRef`, `resourceFieldRef`, `configMapKeyRef` or `secretKeyRef`"));
+            errs.push(FieldError::invalid(
+                &vp,
+                "",
+                "must specify one of: `fieldRef`, `resourceFieldRef`, `configMapKeyRef` or `secretKeyRef`",
+            ));
         } else if !str_of(ev, "value").is_empty() {
-            errs.push(FieldError::invalid(
-                &vp,
-                "",
-                "may not be specified when `value` is not empty",
-            ));
+            errs.push(FieldError::invalid(&vp, "", "may not be specified when `value` is not empty"));
         } else if n > 1 {
-            errs.push(FieldError::invalid(
-                &vp,
-                "",
-                "may not have more than one field specified at a time",
-            ));
+            errs.push(FieldError::invalid(&vp, "", "may not have more than one field specified at a time"));
         }
     }
     errs
@@ -248,17 +218,9 @@ pub(crate) fn validate_env_from(env_from: &[Value], path: &str) -> Vec<FieldErro
             }
         }
         if n == 0 {
-            errs.push(FieldError::invalid(
-                path,
-                "",
-                "must specify one of: `configMapRef` or `secretRef`",
-            ));
+            errs.push(FieldError::invalid(path, "", "must specify one of: `configMapRef` or `secretRef`"));
         } else if n > 1 {
-            errs.push(FieldError::invalid(
-                path,
-                "",
-                "may not have more than one field specified at a time",
-            ));
+            errs.push(FieldError::invalid(path, "", "may not have more than one field specified at a time"));
         }
     }
     errs

@@ -15,10 +15,7 @@ pub const TOTAL_ANNOTATION_SIZE_LIMIT_B: i64 = 256 * (1 << 10);
 
 /// `ValidateLabelName`: a label key must be a qualified name (reported on the map's path, not the key's).
 pub fn validate_label_name(name: &str, path: &str) -> Vec<FieldError> {
-    is_qualified_name(name)
-        .into_iter()
-        .map(|m| FieldError::invalid(path, name, m))
-        .collect()
+    is_qualified_name(name).into_iter().map(|m| FieldError::invalid(path, name, m)).collect()
 }
 
 /// `ValidateLabels` over sorted `(key, value)` pairs.
@@ -62,14 +59,7 @@ pub fn validate_kube_finalizer_name(name: &str, path: &str) -> Vec<FieldError> {
 }
 
 fn string_list(v: &Value, k: &str) -> Vec<String> {
-    arr(v, k)
-        .iter()
-        .map(|x| {
-            x.as_str()
-                .map(str::to_string)
-                .unwrap_or_else(|| x.to_string())
-        })
-        .collect()
+    arr(v, k).iter().map(|x| x.as_str().map(str::to_string).unwrap_or_else(|| x.to_string())).collect()
 }
 
 /// `ValidateFinalizers` (apimachinery) followed by the per-item kube finalizer rule.
@@ -81,9 +71,7 @@ fn validate_finalizers(meta: &Value, path: &str) -> Vec<FieldError> {
             errs.push(FieldError::invalid(path, f.as_str(), m));
         }
     }
-    if finalizers.iter().any(|f| f == "orphan")
-        && finalizers.iter().any(|f| f == "foregroundDeletion")
-    {
+    if finalizers.iter().any(|f| f == "orphan") && finalizers.iter().any(|f| f == "foregroundDeletion") {
         let list: Vec<Value> = finalizers.iter().map(|f| Value::from(f.as_str())).collect();
         errs.push(FieldError::invalid(
             path,
@@ -136,32 +124,16 @@ fn validate_owner_references(meta: &Value, path: &str) -> Vec<FieldError> {
             _ => ("", ""),
         };
         if version.is_empty() {
-            errs.push(FieldError::invalid(
-                child(path, "apiVersion"),
-                api_version,
-                "version must not be empty",
-            ));
+            errs.push(FieldError::invalid(child(path, "apiVersion"), api_version, "version must not be empty"));
         }
         if kind.is_empty() {
-            errs.push(FieldError::invalid(
-                child(path, "kind"),
-                kind,
-                "kind must not be empty",
-            ));
+            errs.push(FieldError::invalid(child(path, "kind"), kind, "kind must not be empty"));
         }
         if str_of(r, "name").is_empty() {
-            errs.push(FieldError::invalid(
-                child(path, "name"),
-                "",
-                "name must not be empty",
-            ));
+            errs.push(FieldError::invalid(child(path, "name"), "", "name must not be empty"));
         }
         if str_of(r, "uid").is_empty() {
-            errs.push(FieldError::invalid(
-                child(path, "uid"),
-                "",
-                "uid must not be empty",
-            ));
+            errs.push(FieldError::invalid(child(path, "uid"), "", "uid must not be empty"));
         }
         if group.is_empty() && version == "v1" && kind == "Event" {
             errs.push(FieldError::invalid(
@@ -190,29 +162,17 @@ fn validate_owner_references(meta: &Value, path: &str) -> Vec<FieldError> {
 }
 
 /// `ValidateObjectMeta` (core flavour, including the kube finalizer rule). `meta` is the `metadata` object.
-pub fn validate_object_meta(
-    meta: &Value,
-    requires_namespace: bool,
-    name_fn: NameFn,
-    path: &str,
-) -> Vec<FieldError> {
+pub fn validate_object_meta(meta: &Value, requires_namespace: bool, name_fn: NameFn, path: &str) -> Vec<FieldError> {
     let mut errs = Vec::new();
     let generate_name = str_of(meta, "generateName");
     if !generate_name.is_empty() {
         for m in name_fn(generate_name, true) {
-            errs.push(FieldError::invalid(
-                child(path, "generateName"),
-                generate_name,
-                m,
-            ));
+            errs.push(FieldError::invalid(child(path, "generateName"), generate_name, m));
         }
     }
     let name = str_of(meta, "name");
     if name.is_empty() {
-        errs.push(FieldError::required(
-            child(path, "name"),
-            "name or generateName is required",
-        ));
+        errs.push(FieldError::required(child(path, "name"), "name or generateName is required"));
     } else {
         for m in name_fn(name, false) {
             errs.push(FieldError::invalid(child(path, "name"), name, m));
@@ -228,27 +188,12 @@ pub fn validate_object_meta(
             }
         }
     } else if !namespace.is_empty() {
-        errs.push(FieldError::forbidden(
-            child(path, "namespace"),
-            "not allowed on this type",
-        ));
+        errs.push(FieldError::forbidden(child(path, "namespace"), "not allowed on this type"));
     }
-    errs.extend(super::nonnegative(
-        int(meta, "generation").unwrap_or(0),
-        &child(path, "generation"),
-    ));
-    errs.extend(validate_labels(
-        &string_map(meta, "labels"),
-        &child(path, "labels"),
-    ));
-    errs.extend(validate_annotations(
-        &string_map(meta, "annotations"),
-        &child(path, "annotations"),
-    ));
-    errs.extend(validate_owner_references(
-        meta,
-        &child(path, "ownerReferences"),
-    ));
+    errs.extend(super::nonnegative(int(meta, "generation").unwrap_or(0), &child(path, "generation")));
+    errs.extend(validate_labels(&string_map(meta, "labels"), &child(path, "labels")));
+    errs.extend(validate_annotations(&string_map(meta, "annotations"), &child(path, "annotations")));
+    errs.extend(validate_owner_references(meta, &child(path, "ownerReferences")));
     errs.extend(validate_finalizers(meta, &child(path, "finalizers")));
     errs.extend(kube_finalizers(meta, &child(path, "finalizers")));
     errs
@@ -259,11 +204,7 @@ fn immutable(new: &Value, old: &Value, k: &str, path: &str) -> Vec<FieldError> {
         return Vec::new();
     }
     let v = get(new, k).cloned().unwrap_or(Value::String(String::new()));
-    vec![FieldError::invalid(
-        child(path, k),
-        v,
-        FIELD_IMMUTABLE_ERROR_MSG,
-    )]
+    vec![FieldError::invalid(child(path, k), v, FIELD_IMMUTABLE_ERROR_MSG)]
 }
 
 /// `ValidateObjectMetaUpdate` (core flavour). `new`/`old` are the `metadata` objects.
@@ -271,10 +212,8 @@ pub fn validate_object_meta_update(new: &Value, old: &Value, path: &str) -> Vec<
     let mut errs = Vec::new();
     if get(old, "deletionTimestamp").is_some() {
         let old_f = string_list(old, "finalizers");
-        let mut extra: Vec<String> = string_list(new, "finalizers")
-            .into_iter()
-            .filter(|f| !old_f.contains(f))
-            .collect();
+        let mut extra: Vec<String> =
+            string_list(new, "finalizers").into_iter().filter(|f| !old_f.contains(f)).collect();
         extra.sort();
         extra.dedup();
         if !extra.is_empty() {
@@ -286,53 +225,25 @@ pub fn validate_object_meta_update(new: &Value, old: &Value, path: &str) -> Vec<
         }
     }
     if str_of(new, "resourceVersion").is_empty() {
-        errs.push(FieldError::invalid(
-            child(path, "resourceVersion"),
-            "",
-            "must be specified for an update",
-        ));
+        errs.push(FieldError::invalid(child(path, "resourceVersion"), "", "must be specified for an update"));
     }
-    let (ng, og) = (
-        int(new, "generation").unwrap_or(0),
-        int(old, "generation").unwrap_or(0),
-    );
+    let (ng, og) = (int(new, "generation").unwrap_or(0), int(old, "generation").unwrap_or(0));
     if ng < og {
-        errs.push(FieldError::invalid(
-            child(path, "generation"),
-            ng,
-            "must not be decremented",
-        ));
+        errs.push(FieldError::invalid(child(path, "generation"), ng, "must not be decremented"));
     }
-    for k in [
-        "name",
-        "namespace",
-        "uid",
-        "creationTimestamp",
-        "deletionTimestamp",
-        "deletionGracePeriodSeconds",
-    ] {
+    for k in ["name", "namespace", "uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds"] {
         errs.extend(immutable(new, old, k, path));
     }
-    errs.extend(validate_labels(
-        &string_map(new, "labels"),
-        &child(path, "labels"),
-    ));
-    errs.extend(validate_annotations(
-        &string_map(new, "annotations"),
-        &child(path, "annotations"),
-    ));
-    errs.extend(validate_owner_references(
-        new,
-        &child(path, "ownerReferences"),
-    ));
+    errs.extend(validate_labels(&string_map(new, "labels"), &child(path, "labels")));
+    errs.extend(validate_annotations(&string_map(new, "annotations"), &child(path, "annotations")));
+    errs.extend(validate_owner_references(new, &child(path, "ownerReferences")));
     errs.extend(kube_finalizers(new, &child(path, "finalizers")));
     errs
 }
 
 /// The `metadata` of an object, or an empty object.
 pub(crate) fn metadata(v: &Value) -> &Value {
-    static EMPTY: std::sync::LazyLock<Value> =
-        std::sync::LazyLock::new(|| Value::Object(Default::default()));
+    static EMPTY: std::sync::LazyLock<Value> = std::sync::LazyLock::new(|| Value::Object(Default::default()));
     get(v, "metadata").unwrap_or(&EMPTY)
 }
 
@@ -361,11 +272,7 @@ pub fn validate_label_selector(sel: Option<&Value>, path: &str) -> Vec<FieldErro
                     ));
                 }
             }
-            _ => errs.push(FieldError::invalid(
-                child(&p, "operator"),
-                op,
-                "not a valid selector operator",
-            )),
+            _ => errs.push(FieldError::invalid(child(&p, "operator"), op, "not a valid selector operator")),
         }
         errs.extend(validate_label_name(str_of(expr, "key"), &child(&p, "key")));
         for (j, v) in values.iter().enumerate() {
@@ -383,12 +290,7 @@ pub fn validate_label_selector(sel: Option<&Value>, path: &str) -> Vec<FieldErro
 #[allow(clippy::result_unit_err)] // the caller only needs "not convertible", upstream gives no detail
 pub fn selector_matches(sel: Option<&Value>, labels: &[(String, String)]) -> Result<bool, ()> {
     let Some(sel) = sel else { return Ok(false) };
-    let lookup = |k: &str| {
-        labels
-            .iter()
-            .find(|(lk, _)| lk == k)
-            .map(|(_, v)| v.as_str())
-    };
+    let lookup = |k: &str| labels.iter().find(|(lk, _)| lk == k).map(|(_, v)| v.as_str());
     let mut ok = true;
     for (k, v) in string_map(sel, "matchLabels") {
         if !is_qualified_name(&k).is_empty() || !is_valid_label_value(&v).is_empty() {
@@ -398,13 +300,8 @@ pub fn selector_matches(sel: Option<&Value>, labels: &[(String, String)]) -> Res
     }
     for expr in arr(sel, "matchExpressions") {
         let k = str_of(expr, "key");
-        let values: Vec<&str> = arr(expr, "values")
-            .iter()
-            .filter_map(Value::as_str)
-            .collect();
-        if !is_qualified_name(k).is_empty()
-            || values.iter().any(|v| !is_valid_label_value(v).is_empty())
-        {
+        let values: Vec<&str> = arr(expr, "values").iter().filter_map(Value::as_str).collect();
+        if !is_qualified_name(k).is_empty() || values.iter().any(|v| !is_valid_label_value(v).is_empty()) {
             return Err(());
         }
         let have = lookup(k);
@@ -423,10 +320,7 @@ pub fn selector_matches(sel: Option<&Value>, labels: &[(String, String)]) -> Res
 pub fn selector_is_empty(sel: Option<&Value>) -> bool {
     match sel {
         None => true,
-        Some(s) => {
-            obj(s, "matchLabels").map(|m| m.is_empty()).unwrap_or(true)
-                && arr(s, "matchExpressions").is_empty()
-        }
+        Some(s) => obj(s, "matchLabels").map(|m| m.is_empty()).unwrap_or(true) && arr(s, "matchExpressions").is_empty(),
     }
 }
 
@@ -449,10 +343,7 @@ pub fn label_selector_repr(sel: &Value) -> String {
             .map(|e| {
                 let values = match get(e, "values").and_then(Value::as_array) {
                     Some(vs) => {
-                        let q: Vec<String> = vs
-                            .iter()
-                            .map(|v| go_quote(v.as_str().unwrap_or("")))
-                            .collect();
+                        let q: Vec<String> = vs.iter().map(|v| go_quote(v.as_str().unwrap_or(""))).collect();
                         format!("[]string{{{}}}", q.join(", "))
                     }
                     None => "[]string(nil)".to_string(),
@@ -467,9 +358,5 @@ pub fn label_selector_repr(sel: &Value) -> String {
             .collect();
         format!("[]v1.LabelSelectorRequirement{{{}}}", items.join(", "))
     };
-    format!(
-        "v1.LabelSelector{{MatchLabels:{}, MatchExpressions:{}}}",
-        go_map_repr(get(sel, "matchLabels")),
-        exprs_repr
-    )
+    format!("v1.LabelSelector{{MatchLabels:{}, MatchExpressions:{}}}", go_map_repr(get(sel, "matchLabels")), exprs_repr)
 }

@@ -30,13 +30,7 @@ pub use quantity::{parse_quantity, Quantity, QuantityError};
 
 /// Validates `obj` (create when `old` is `None`, update otherwise) and returns every error found.
 /// Unknown kinds get metadata validation only (with the namespace checked when present).
-pub fn validate(
-    group: &str,
-    version: &str,
-    kind: &str,
-    obj: &Value,
-    old: Option<&Value>,
-) -> Vec<FieldError> {
+pub fn validate(group: &str, version: &str, kind: &str, obj: &Value, old: Option<&Value>) -> Vec<FieldError> {
     let _ = version;
     match (group, kind) {
         ("", "Pod") => pod::validate_pod(obj, old),
@@ -46,9 +40,7 @@ pub fn validate(
         ("", "Secret") => core::validate_secret(obj, old),
         ("", "Namespace") => core::validate_namespace(obj, old),
         ("", "Node") => core::validate_node(obj, old),
-        ("", "ServiceAccount") => {
-            core::validate_simple(obj, old, true, names::name_is_dns_subdomain)
-        }
+        ("", "ServiceAccount") => core::validate_simple(obj, old, true, names::name_is_dns_subdomain),
         ("", "Event") => core::validate_event(obj, old),
         ("", "Endpoints") => core::validate_endpoints(obj, old),
         ("", "PersistentVolume") => storage::validate_persistent_volume(obj, old),
@@ -61,9 +53,7 @@ pub fn validate(
         ("apps", "ReplicaSet") => apps::validate_replica_set(obj, old),
         ("apps", "StatefulSet") => apps::validate_stateful_set(obj, old),
         ("apps", "DaemonSet") => apps::validate_daemon_set(obj, old),
-        ("apps", "ControllerRevision") => {
-            core::validate_simple(obj, old, true, names::name_is_dns_subdomain)
-        }
+        ("apps", "ControllerRevision") => core::validate_simple(obj, old, true, names::name_is_dns_subdomain),
         ("batch", "Job") => batch::validate_job(obj, old),
         ("batch", "CronJob") => batch::validate_cron_job(obj, old),
         ("coordination.k8s.io", "Lease") => core::validate_lease(obj, old),
@@ -72,8 +62,7 @@ pub fn validate(
         ("rbac.authorization.k8s.io", "Role") | ("rbac.authorization.k8s.io", "RoleBinding") => {
             core::validate_simple(obj, old, true, names::name_is_path_segment)
         }
-        ("rbac.authorization.k8s.io", "ClusterRole")
-        | ("rbac.authorization.k8s.io", "ClusterRoleBinding") => {
+        ("rbac.authorization.k8s.io", "ClusterRole") | ("rbac.authorization.k8s.io", "ClusterRoleBinding") => {
             core::validate_simple(obj, old, false, names::name_is_path_segment)
         }
         _ => {
@@ -135,10 +124,7 @@ pub(crate) fn str_at<'a>(v: &'a Value, path: &[&str]) -> &'a str {
 
 /// An array field, or empty.
 pub(crate) fn arr<'a>(v: &'a Value, k: &str) -> &'a [Value] {
-    v.get(k)
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or(&[])
+    v.get(k).and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[])
 }
 
 /// An object field.
@@ -162,14 +148,7 @@ pub(crate) fn string_map(v: &Value, k: &str) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = match obj(v, k) {
         Some(m) => m
             .iter()
-            .map(|(k, v)| {
-                (
-                    k.clone(),
-                    v.as_str()
-                        .map(str::to_string)
-                        .unwrap_or_else(|| v.to_string()),
-                )
-            })
+            .map(|(k, v)| (k.clone(), v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())))
             .collect(),
         None => Vec::new(),
     };
@@ -180,11 +159,7 @@ pub(crate) fn string_map(v: &Value, k: &str) -> Vec<(String, String)> {
 /// `ValidateNonnegativeField`.
 pub(crate) fn nonnegative(value: i64, path: &str) -> Vec<FieldError> {
     if value < 0 {
-        vec![FieldError::invalid(
-            path,
-            value,
-            meta::IS_NEGATIVE_ERROR_MSG,
-        )]
+        vec![FieldError::invalid(path, value, meta::IS_NEGATIVE_ERROR_MSG)]
     } else {
         Vec::new()
     }
@@ -204,10 +179,9 @@ pub(crate) fn semantic_eq(a: Option<&Value>, b: Option<&Value>) -> bool {
         }
     }
     match (a, b) {
-        (Some(Value::Object(x)), Some(Value::Object(y))) => x
-            .keys()
-            .chain(y.keys())
-            .all(|k| semantic_eq(x.get(k), y.get(k))),
+        (Some(Value::Object(x)), Some(Value::Object(y))) => {
+            x.keys().chain(y.keys()).all(|k| semantic_eq(x.get(k), y.get(k)))
+        }
         (Some(Value::Array(x)), Some(Value::Array(y))) => {
             x.len() == y.len() && x.iter().zip(y).all(|(p, q)| semantic_eq(Some(p), Some(q)))
         }

@@ -13,17 +13,14 @@ const LABEL_VALUE_FMT: &str = "(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?";
 const LABEL_VALUE_ERR: &str = "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character";
 const DNS1123_LABEL_FMT: &str = "[a-z0-9]([-a-z0-9]*[a-z0-9])?";
 const DNS1123_LABEL_ERR: &str = "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character";
-const DNS1123_SUBDOMAIN_FMT: &str =
-    "[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*";
+const DNS1123_SUBDOMAIN_FMT: &str = "[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*";
 const DNS1123_SUBDOMAIN_ERR: &str = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character";
 const DNS1035_LABEL_FMT: &str = "[a-z]([-a-z0-9]*[a-z0-9])?";
 const DNS1035_LABEL_ERR: &str = "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character";
 const CONFIG_MAP_KEY_FMT: &str = "[-._a-zA-Z0-9]+";
-const CONFIG_MAP_KEY_ERR: &str =
-    "a valid config key must consist of alphanumeric characters, '-', '_' or '.'";
+const CONFIG_MAP_KEY_ERR: &str = "a valid config key must consist of alphanumeric characters, '-', '_' or '.'";
 const PERCENT_FMT: &str = "[0-9]+%";
-const PERCENT_ERR: &str =
-    "a valid percent string must be a numeric string followed by an ending '%'";
+const PERCENT_ERR: &str = "a valid percent string must be a numeric string followed by an ending '%'";
 const HTTP_HEADER_FMT: &str = "[-A-Za-z0-9]+";
 const HTTP_HEADER_ERR: &str = "a valid HTTP header must consist of alphanumeric characters or '-'";
 const C_IDENTIFIER_FMT: &str = "[A-Za-z_][A-Za-z0-9_]*";
@@ -31,7 +28,8 @@ const C_IDENTIFIER_ERR: &str =
     "a valid C identifier must start with alphabetic character or '_', followed by a string of alphanumeric characters or '_'";
 const ENV_VAR_FMT: &str = "[-._a-zA-Z][-._a-zA-Z0-9]*";
 const ENV_VAR_ERR: &str = "a valid environment variable name must consist of alphabetic characters, digits, '_', '-', or '.', and must not start with a digit";
-const RELAXED_ENV_VAR_ERR: &str = "a valid environment variable name must consist only of printable ASCII characters other than '='";
+const RELAXED_ENV_VAR_ERR: &str =
+    "a valid environment variable name must consist only of printable ASCII characters other than '='";
 
 /// Upstream's maximum lengths.
 pub const DNS1123_LABEL_MAX_LENGTH: usize = 63;
@@ -41,8 +39,7 @@ pub const LABEL_VALUE_MAX_LENGTH: usize = 63;
 
 fn anchored(fmt: &str) -> Regex {
     // The patterns are constants written above; a failure here is a programming error caught by tests.
-    Regex::new(&format!("^(?:{fmt})$"))
-        .unwrap_or_else(|_| Regex::new("^$").unwrap_or_else(|_| unreachable!()))
+    Regex::new(&format!("^(?:{fmt})$")).unwrap_or_else(|_| Regex::new("^$").unwrap_or_else(|_| unreachable!()))
 }
 
 static QNAME_RE: LazyLock<Regex> = LazyLock::new(|| anchored(QNAME_FMT));
@@ -68,10 +65,7 @@ pub fn regex_error(msg: &str, fmt: &str, examples: &[&str]) -> String {
         return format!("{msg} (regex used for validation is '{fmt}')");
     }
     let ex: Vec<String> = examples.iter().map(|e| format!("'{e}', ")).collect();
-    format!(
-        "{msg} (e.g. {}regex used for validation is '{fmt}')",
-        ex.join(" or ")
-    )
+    format!("{msg} (e.g. {}regex used for validation is '{fmt}')", ex.join(" or "))
 }
 
 /// Upstream `EmptyError`.
@@ -115,10 +109,7 @@ pub fn is_qualified_name(value: &str) -> Vec<String> {
         errs.push(format!("name part {}", max_len_error(QNAME_MAX)));
     }
     if !QNAME_RE.is_match(name) {
-        errs.push(format!(
-            "name part {}",
-            regex_error(QNAME_ERR, QNAME_FMT, &["MyName", "my.name", "123-abc"])
-        ));
+        errs.push(format!("name part {}", regex_error(QNAME_ERR, QNAME_FMT, &["MyName", "my.name", "123-abc"])));
     }
     errs
 }
@@ -130,11 +121,7 @@ pub fn is_valid_label_value(value: &str) -> Vec<String> {
         errs.push(max_len_error(LABEL_VALUE_MAX_LENGTH));
     }
     if !LABEL_VALUE_RE.is_match(value) {
-        errs.push(regex_error(
-            LABEL_VALUE_ERR,
-            LABEL_VALUE_FMT,
-            &["MyValue", "my_value", "12345"],
-        ));
+        errs.push(regex_error(LABEL_VALUE_ERR, LABEL_VALUE_FMT, &["MyValue", "my_value", "12345"]));
     }
     errs
 }
@@ -149,11 +136,7 @@ pub fn is_dns1123_label(value: &str) -> Vec<String> {
         if DNS1123_SUBDOMAIN_RE.is_match(value) {
             errs.push("must not contain dots".to_string());
         } else {
-            errs.push(regex_error(
-                DNS1123_LABEL_ERR,
-                DNS1123_LABEL_FMT,
-                &["my-name", "123-abc"],
-            ));
+            errs.push(regex_error(DNS1123_LABEL_ERR, DNS1123_LABEL_FMT, &["my-name", "123-abc"]));
         }
     }
     errs
@@ -166,11 +149,7 @@ pub fn is_dns1123_subdomain(value: &str) -> Vec<String> {
         errs.push(max_len_error(DNS1123_SUBDOMAIN_MAX_LENGTH));
     }
     if !DNS1123_SUBDOMAIN_RE.is_match(value) {
-        errs.push(regex_error(
-            DNS1123_SUBDOMAIN_ERR,
-            DNS1123_SUBDOMAIN_FMT,
-            &["example.com"],
-        ));
+        errs.push(regex_error(DNS1123_SUBDOMAIN_ERR, DNS1123_SUBDOMAIN_FMT, &["example.com"]));
     }
     errs
 }
@@ -182,11 +161,7 @@ pub fn is_dns1035_label(value: &str) -> Vec<String> {
         errs.push(max_len_error(DNS1035_LABEL_MAX_LENGTH));
     }
     if !DNS1035_LABEL_RE.is_match(value) {
-        errs.push(regex_error(
-            DNS1035_LABEL_ERR,
-            DNS1035_LABEL_FMT,
-            &["my-name", "abc-123"],
-        ));
+        errs.push(regex_error(DNS1035_LABEL_ERR, DNS1035_LABEL_FMT, &["my-name", "abc-123"]));
     }
     errs
 }
@@ -196,11 +171,7 @@ pub fn is_c_identifier(value: &str) -> Vec<String> {
     if C_IDENTIFIER_RE.is_match(value) {
         Vec::new()
     } else {
-        vec![regex_error(
-            C_IDENTIFIER_ERR,
-            C_IDENTIFIER_FMT,
-            &["my_name", "MY_NAME", "MyName"],
-        )]
+        vec![regex_error(C_IDENTIFIER_ERR, C_IDENTIFIER_FMT, &["my_name", "MY_NAME", "MyName"])]
     }
 }
 
@@ -234,9 +205,7 @@ pub fn is_valid_port_name(port: &str) -> Vec<String> {
         errs.push(max_len_error(15));
     }
     if !PORT_NAME_CHARSET_RE.is_match(port) {
-        errs.push(
-            "must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)".to_string(),
-        );
+        errs.push("must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)".to_string());
     }
     if !port.chars().any(|c| c.is_ascii_lowercase()) {
         errs.push("must contain at least one letter (a-z)".to_string());
@@ -264,11 +233,7 @@ pub fn is_http_header_name(value: &str) -> Vec<String> {
     if HTTP_HEADER_RE.is_match(value) {
         Vec::new()
     } else {
-        vec![regex_error(
-            HTTP_HEADER_ERR,
-            HTTP_HEADER_FMT,
-            &["X-Header-Name"],
-        )]
+        vec![regex_error(HTTP_HEADER_ERR, HTTP_HEADER_FMT, &["X-Header-Name"])]
     }
 }
 
@@ -288,11 +253,7 @@ fn has_chdir_prefix(value: &str) -> Vec<String> {
 pub fn is_env_var_name(value: &str) -> Vec<String> {
     let mut errs = Vec::new();
     if !ENV_VAR_RE.is_match(value) {
-        errs.push(regex_error(
-            ENV_VAR_ERR,
-            ENV_VAR_FMT,
-            &["my.env-name", "MY_ENV.NAME", "MyEnvName1"],
-        ));
+        errs.push(regex_error(ENV_VAR_ERR, ENV_VAR_FMT, &["my.env-name", "MY_ENV.NAME", "MyEnvName1"]));
     }
     errs.extend(has_chdir_prefix(value));
     errs
@@ -317,11 +278,7 @@ pub fn is_config_map_key(value: &str) -> Vec<String> {
         errs.push(max_len_error(DNS1123_SUBDOMAIN_MAX_LENGTH));
     }
     if !CONFIG_MAP_KEY_RE.is_match(value) {
-        errs.push(regex_error(
-            CONFIG_MAP_KEY_ERR,
-            CONFIG_MAP_KEY_FMT,
-            &["key.name", "KEY_NAME", "key-name"],
-        ));
+        errs.push(regex_error(CONFIG_MAP_KEY_ERR, CONFIG_MAP_KEY_FMT, &["key.name", "KEY_NAME", "key-name"]));
     }
     errs.extend(has_chdir_prefix(value));
     errs
@@ -334,9 +291,7 @@ pub fn is_ip(value: &str) -> bool {
     }
     let parts: Vec<&str> = value.split('.').collect();
     parts.len() == 4
-        && parts.iter().all(|p| {
-            !p.is_empty() && p.len() <= 3 && p.parse::<u16>().map(|n| n < 256).unwrap_or(false)
-        })
+        && parts.iter().all(|p| !p.is_empty() && p.len() <= 3 && p.parse::<u16>().map(|n| n < 256).unwrap_or(false))
 }
 
 /// Upstream `IsValidIP` message.
@@ -436,10 +391,7 @@ mod tests {
     #[test]
     fn qualified_name_prefix_and_name_parts() {
         assert!(is_qualified_name("example.com/MyName").is_empty());
-        assert_eq!(
-            is_qualified_name("/a"),
-            vec!["prefix part must be non-empty"]
-        );
+        assert_eq!(is_qualified_name("/a"), vec!["prefix part must be non-empty"]);
         assert_eq!(is_qualified_name("a/b/c").len(), 1);
         assert_eq!(is_qualified_name("-a")[0], "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')");
     }
@@ -447,18 +399,12 @@ mod tests {
     #[test]
     fn label_value_rules() {
         assert!(is_valid_label_value("").is_empty());
-        assert_eq!(
-            is_valid_label_value(&"a".repeat(64))[0],
-            "must be no more than 63 characters"
-        );
+        assert_eq!(is_valid_label_value(&"a".repeat(64))[0], "must be no more than 63 characters");
     }
 
     #[test]
     fn port_name_rules() {
-        assert_eq!(
-            is_valid_port_name("8080"),
-            vec!["must contain at least one letter (a-z)"]
-        );
+        assert_eq!(is_valid_port_name("8080"), vec!["must contain at least one letter (a-z)"]);
         assert!(is_valid_port_name("http").is_empty());
     }
 

@@ -2,14 +2,10 @@
 //! `ValidatePodSpec`, `ValidatePodTemplateSpec` of `pkg/apis/core/validation/validation.go`, Kubernetes 1.32).
 
 use super::container::{self, PodContext};
-use super::meta::{
-    self, metadata, validate_labels, validate_object_meta, validate_object_meta_update,
-};
+use super::meta::{self, metadata, validate_labels, validate_object_meta, validate_object_meta_update};
 use super::names::*;
 use super::pod_fields::{validate_affinity, validate_dns_config, validate_pod_security_context};
-pub use super::pod_fields::{
-    validate_apparmor_profile, validate_seccomp_profile, validate_tolerations,
-};
+pub use super::pod_fields::{validate_apparmor_profile, validate_seccomp_profile, validate_tolerations};
 use super::{arr, child, get, index, int, semantic_eq, str_at, str_of, string_map};
 use crate::field::FieldError;
 use serde_json::Value;
@@ -20,30 +16,15 @@ pub fn validate_pod_spec(spec: &Value, pod_name: Option<&str>, path: &str) -> Ve
     let mut errs = Vec::new();
     let grace = int(spec, "terminationGracePeriodSeconds");
     if get(spec, "terminationGracePeriodSeconds").is_none() {
-        errs.push(FieldError::required(
-            child(path, "terminationGracePeriodSeconds"),
-            "",
-        ));
+        errs.push(FieldError::required(child(path, "terminationGracePeriodSeconds"), ""));
     }
-    let host_users = get(spec, "hostUsers")
-        .and_then(Value::as_bool)
-        .unwrap_or(true);
-    let (vols, verrs) =
-        super::volume::validate_volumes(arr(spec, "volumes"), pod_name, &child(path, "volumes"));
+    let host_users = get(spec, "hostUsers").and_then(Value::as_bool).unwrap_or(true);
+    let (vols, verrs) = super::volume::validate_volumes(arr(spec, "volumes"), pod_name, &child(path, "volumes"));
     errs.extend(verrs);
     let restart_policy = str_of(spec, "restartPolicy");
-    let ctx = PodContext {
-        volumes: &vols,
-        grace_period: grace,
-        restart_policy,
-        host_users,
-    };
+    let ctx = PodContext { volumes: &vols, grace_period: grace, restart_policy, host_users };
     let containers = arr(spec, "containers");
-    errs.extend(container::validate_containers(
-        containers,
-        &ctx,
-        &child(path, "containers"),
-    ));
+    errs.extend(container::validate_containers(containers, &ctx, &child(path, "containers")));
     errs.extend(container::validate_init_containers(
         arr(spec, "initContainers"),
         containers,
@@ -53,40 +34,20 @@ pub fn validate_pod_spec(spec: &Value, pod_name: Option<&str>, path: &str) -> Ve
     if super::flag(spec, "hostNetwork") && pod_name.is_some() {
         for (i, c) in containers.iter().enumerate() {
             for (j, p) in arr(c, "ports").iter().enumerate() {
-                let (hp, cp) = (
-                    int(p, "hostPort").unwrap_or(0),
-                    int(p, "containerPort").unwrap_or(0),
-                );
+                let (hp, cp) = (int(p, "hostPort").unwrap_or(0), int(p, "containerPort").unwrap_or(0));
                 if hp != cp {
-                    let pp = child(
-                        &index(&child(&index(&child(path, "containers"), i), "ports"), j),
-                        "hostPort",
-                    );
-                    errs.push(FieldError::invalid(
-                        pp,
-                        hp,
-                        "must match `containerPort` when `hostNetwork` is true",
-                    ));
+                    let pp = child(&index(&child(&index(&child(path, "containers"), i), "ports"), j), "hostPort");
+                    errs.push(FieldError::invalid(pp, hp, "must match `containerPort` when `hostNetwork` is true"));
                 }
             }
         }
     } else if super::flag(spec, "hostNetwork") {
         for (i, c) in containers.iter().enumerate() {
             for (j, p) in arr(c, "ports").iter().enumerate() {
-                let (hp, cp) = (
-                    int(p, "hostPort").unwrap_or(0),
-                    int(p, "containerPort").unwrap_or(0),
-                );
+                let (hp, cp) = (int(p, "hostPort").unwrap_or(0), int(p, "containerPort").unwrap_or(0));
                 if hp != 0 && hp != cp {
-                    let pp = child(
-                        &index(&child(&index(&child(path, "containers"), i), "ports"), j),
-                        "hostPort",
-                    );
-                    errs.push(FieldError::invalid(
-                        pp,
-                        hp,
-                        "must match `containerPort` when `hostNetwork` is true",
-                    ));
+                    let pp = child(&index(&child(&index(&child(path, "containers"), i), "ports"), j), "hostPort");
+                    errs.push(FieldError::invalid(pp, hp, "must match `containerPort` when `hostNetwork` is true"));
                 }
             }
         }
@@ -94,11 +55,9 @@ pub fn validate_pod_spec(spec: &Value, pod_name: Option<&str>, path: &str) -> Ve
     match restart_policy {
         "Always" | "OnFailure" | "Never" => {}
         "" => errs.push(FieldError::required(child(path, "restartPolicy"), "")),
-        other => errs.push(FieldError::not_supported(
-            child(path, "restartPolicy"),
-            other,
-            &["Always", "OnFailure", "Never"],
-        )),
+        other => {
+            errs.push(FieldError::not_supported(child(path, "restartPolicy"), other, &["Always", "OnFailure", "Never"]))
+        }
     }
     match str_of(spec, "dnsPolicy") {
         "ClusterFirstWithHostNet" | "ClusterFirst" | "Default" | "None" => {}
@@ -109,24 +68,14 @@ pub fn validate_pod_spec(spec: &Value, pod_name: Option<&str>, path: &str) -> Ve
             &["ClusterFirstWithHostNet", "ClusterFirst", "Default", "None"],
         )),
     }
-    errs.extend(validate_labels(
-        &string_map(spec, "nodeSelector"),
-        &child(path, "nodeSelector"),
-    ));
-    errs.extend(validate_pod_security_context(
-        spec,
-        &child(path, "securityContext"),
-    ));
+    errs.extend(validate_labels(&string_map(spec, "nodeSelector"), &child(path, "nodeSelector")));
+    errs.extend(validate_pod_security_context(spec, &child(path, "securityContext")));
     errs.extend(validate_affinity(spec, &child(path, "affinity")));
     errs.extend(validate_dns_config(spec, &child(path, "dnsConfig")));
     for (i, g) in arr(spec, "readinessGates").iter().enumerate() {
         let ct = str_of(g, "conditionType");
         for m in is_qualified_name(ct) {
-            errs.push(FieldError::invalid(
-                child(&index(&child(path, "readinessGates"), i), "conditionType"),
-                ct,
-                m,
-            ));
+            errs.push(FieldError::invalid(child(&index(&child(path, "readinessGates"), i), "conditionType"), ct, m));
         }
     }
     let mut gates = HashSet::new();
@@ -144,17 +93,10 @@ pub fn validate_pod_spec(spec: &Value, pod_name: Option<&str>, path: &str) -> Ve
         let cp = index(&child(path, "topologySpreadConstraints"), i);
         let skew = int(c, "maxSkew").unwrap_or(0);
         if skew <= 0 {
-            errs.push(FieldError::invalid(
-                child(&cp, "maxSkew"),
-                skew,
-                "must be greater than zero",
-            ));
+            errs.push(FieldError::invalid(child(&cp, "maxSkew"), skew, "must be greater than zero"));
         }
         if str_of(c, "topologyKey").is_empty() {
-            errs.push(FieldError::required(
-                child(&cp, "topologyKey"),
-                "can not be empty",
-            ));
+            errs.push(FieldError::required(child(&cp, "topologyKey"), "can not be empty"));
         }
         let wu = str_of(c, "whenUnsatisfiable");
         if !matches!(wu, "DoNotSchedule" | "ScheduleAnyway") {
@@ -164,33 +106,19 @@ pub fn validate_pod_spec(spec: &Value, pod_name: Option<&str>, path: &str) -> Ve
                 &["DoNotSchedule", "ScheduleAnyway"],
             ));
         }
-        errs.extend(meta::validate_label_selector(
-            get(c, "labelSelector"),
-            &child(&cp, "labelSelector"),
-        ));
+        errs.extend(meta::validate_label_selector(get(c, "labelSelector"), &child(&cp, "labelSelector")));
     }
     if !host_users {
-        for (k, p) in [
-            ("hostNetwork", "hostNetwork"),
-            ("hostPID", "HostPID"),
-            ("hostIPC", "HostIPC"),
-        ] {
+        for (k, p) in [("hostNetwork", "hostNetwork"), ("hostPID", "HostPID"), ("hostIPC", "HostIPC")] {
             if super::flag(spec, k) {
-                errs.push(FieldError::forbidden(
-                    child(path, p),
-                    "when `pod.Spec.HostUsers` is false",
-                ));
+                errs.push(FieldError::forbidden(child(path, p), "when `pod.Spec.HostUsers` is false"));
             }
         }
     }
     let sa = str_of(spec, "serviceAccountName");
     if !sa.is_empty() {
         for m in name_is_dns_subdomain(sa, false) {
-            errs.push(FieldError::invalid(
-                child(path, "serviceAccountName"),
-                sa,
-                m,
-            ));
+            errs.push(FieldError::invalid(child(path, "serviceAccountName"), sa, m));
         }
     }
     let node = str_of(spec, "nodeName");
@@ -216,10 +144,7 @@ pub fn validate_pod_spec(spec: &Value, pod_name: Option<&str>, path: &str) -> Ve
             }
         }
     }
-    errs.extend(validate_tolerations(
-        arr(spec, "tolerations"),
-        &child(path, "tolerations"),
-    ));
+    errs.extend(validate_tolerations(arr(spec, "tolerations"), &child(path, "tolerations")));
     for (i, ha) in arr(spec, "hostAliases").iter().enumerate() {
         let hp = index(&child(path, "hostAliases"), i);
         let ip = str_of(ha, "ip");
@@ -229,11 +154,7 @@ pub fn validate_pod_spec(spec: &Value, pod_name: Option<&str>, path: &str) -> Ve
         for (j, h) in arr(ha, "hostnames").iter().enumerate() {
             let h = h.as_str().unwrap_or("");
             for m in is_dns1123_subdomain(h) {
-                errs.push(FieldError::invalid(
-                    index(&child(&hp, "hostnames"), j),
-                    h,
-                    m,
-                ));
+                errs.push(FieldError::invalid(index(&child(&hp, "hostnames"), j), h, m));
             }
         }
     }
@@ -261,24 +182,14 @@ pub fn validate_pod_spec(spec: &Value, pod_name: Option<&str>, path: &str) -> Ve
     }
     if let Some(o) = get(spec, "overhead") {
         let wrapped = serde_json::json!({ "limits": o });
-        errs.extend(container::validate_resource_requirements(
-            Some(&wrapped),
-            &child(path, "overhead"),
-        ));
+        errs.extend(container::validate_resource_requirements(Some(&wrapped), &child(path, "overhead")));
     }
     if let Some(os) = get(spec, "os") {
         let n = str_of(os, "name");
         if n.is_empty() {
-            errs.push(FieldError::required(
-                child(&child(path, "os"), "name"),
-                "cannot be empty",
-            ));
+            errs.push(FieldError::required(child(&child(path, "os"), "name"), "cannot be empty"));
         } else if !matches!(n, "linux" | "windows") {
-            errs.push(FieldError::not_supported(
-                child(path, "os"),
-                n,
-                &["linux", "windows"],
-            ));
+            errs.push(FieldError::not_supported(child(path, "os"), n, &["linux", "windows"]));
         }
     }
     errs
@@ -297,11 +208,7 @@ fn validate_pod_specific_annotations(meta: &Value, spec: &Value, path: &str) -> 
             ));
         }
         if k == "controller.kubernetes.io/pod-deletion-cost" && v.parse::<i32>().is_err() {
-            errs.push(FieldError::invalid(
-                super::key(path, k),
-                v.as_str(),
-                "must be a 32bit integer",
-            ));
+            errs.push(FieldError::invalid(super::key(path, k), v.as_str(), "must be a 32bit integer"));
         }
     }
     errs
@@ -312,11 +219,7 @@ fn validate_pod_metadata_and_spec(pod: &Value) -> Vec<FieldError> {
     let empty = Value::Object(Default::default());
     let spec = get(pod, "spec").unwrap_or(&empty);
     let mut errs = validate_object_meta(md, true, name_is_dns_subdomain, "metadata");
-    errs.extend(validate_pod_specific_annotations(
-        md,
-        spec,
-        "metadata.annotations",
-    ));
+    errs.extend(validate_pod_specific_annotations(md, spec, "metadata.annotations"));
     errs.extend(validate_pod_spec(spec, Some(str_of(md, "name")), "spec"));
     if str_of(spec, "serviceAccountName").is_empty() {
         for (vi, v) in arr(spec, "volumes").iter().enumerate() {
@@ -324,9 +227,7 @@ fn validate_pod_metadata_and_spec(pod: &Value) -> Vec<FieldError> {
                 for (si, s) in arr(p, "sources").iter().enumerate() {
                     if get(s, "serviceAccountToken").is_some() {
                         errs.push(FieldError::forbidden(
-                            format!(
-                                "spec.volumes[{vi}].projected.sources[{si}].serviceAccountToken"
-                            ),
+                            format!("spec.volumes[{vi}].projected.sources[{si}].serviceAccountToken"),
                             "must not be specified when serviceAccountName is not set",
                         ));
                     }
@@ -334,14 +235,8 @@ fn validate_pod_metadata_and_spec(pod: &Value) -> Vec<FieldError> {
             }
         }
     }
-    errs.extend(container::validate_containers_only_for_pod(
-        arr(spec, "containers"),
-        "spec.containers",
-    ));
-    errs.extend(container::validate_containers_only_for_pod(
-        arr(spec, "initContainers"),
-        "spec.initContainers",
-    ));
+    errs.extend(container::validate_containers_only_for_pod(arr(spec, "containers"), "spec.containers"));
+    errs.extend(container::validate_containers_only_for_pod(arr(spec, "initContainers"), "spec.initContainers"));
     errs
 }
 
@@ -353,10 +248,7 @@ pub fn validate_pod(pod: &Value, old: Option<&Value>) -> Vec<FieldError> {
             let empty = Value::Object(Default::default());
             let spec = get(pod, "spec").unwrap_or(&empty);
             if !arr(spec, "ephemeralContainers").is_empty() {
-                errs.push(FieldError::forbidden(
-                    "spec.ephemeralContainers",
-                    "cannot be set on create",
-                ));
+                errs.push(FieldError::forbidden("spec.ephemeralContainers", "cannot be set on create"));
             }
             if !str_of(spec, "nodeName").is_empty() && !arr(spec, "schedulingGates").is_empty() {
                 errs.push(FieldError::forbidden(
@@ -374,13 +266,7 @@ const UPDATABLE_POD_SPEC_FIELDS: &str = "`spec.containers[*].image`,`spec.initCo
 
 fn validate_container_updates(new: &[Value], old: &[Value], path: &str) -> (Vec<FieldError>, bool) {
     if new.len() != old.len() {
-        return (
-            vec![FieldError::forbidden(
-                path,
-                "pod updates may not add or remove containers",
-            )],
-            true,
-        );
+        return (vec![FieldError::forbidden(path, "pod updates may not add or remove containers")], true);
     }
     let mut errs = Vec::new();
     for (i, c) in new.iter().enumerate() {
@@ -410,10 +296,7 @@ fn spec_diff(old: &Value, new: &Value) -> String {
     let mut out = String::from("  core.PodSpec{\n");
     for k in keys {
         if !semantic_eq(o.get(k.as_str()), n.get(k.as_str())) {
-            let show = |v: Option<&Value>| {
-                v.map(|v| v.to_string())
-                    .unwrap_or_else(|| "nil".to_string())
-            };
+            let show = |v: Option<&Value>| v.map(|v| v.to_string()).unwrap_or_else(|| "nil".to_string());
             out.push_str(&format!("- \t{k}: {},\n", show(o.get(k.as_str()))));
             out.push_str(&format!("+ \t{k}: {},\n", show(n.get(k.as_str()))));
         }
@@ -423,9 +306,7 @@ fn spec_diff(old: &Value, new: &Value) -> String {
 }
 
 fn toleration_eq_ignoring_seconds(a: &Value, b: &Value) -> bool {
-    ["key", "operator", "value", "effect"]
-        .iter()
-        .all(|k| str_of(a, k) == str_of(b, k))
+    ["key", "operator", "value", "effect"].iter().all(|k| str_of(a, k) == str_of(b, k))
 }
 
 /// `ValidatePodUpdate`.
@@ -442,10 +323,7 @@ pub fn validate_pod_update(new: &Value, old: &Value) -> Vec<FieldError> {
             return errs;
         }
     }
-    match (
-        int(ns, "activeDeadlineSeconds"),
-        int(os, "activeDeadlineSeconds"),
-    ) {
+    match (int(ns, "activeDeadlineSeconds"), int(os, "activeDeadlineSeconds")) {
         (Some(n), old_ads) => {
             if n < 0 || n > i32::MAX as i64 {
                 errs.push(FieldError::invalid(
@@ -475,10 +353,7 @@ pub fn validate_pod_update(new: &Value, old: &Value) -> Vec<FieldError> {
     }
     let new_tols = arr(ns, "tolerations");
     for o in arr(os, "tolerations") {
-        if !new_tols
-            .iter()
-            .any(|n| toleration_eq_ignoring_seconds(o, n))
-        {
+        if !new_tols.iter().any(|n| toleration_eq_ignoring_seconds(o, n)) {
             errs.push(FieldError::forbidden(
                 "spec.tolerations",
                 "existing toleration can not be modified except its tolerationSeconds",
@@ -486,10 +361,7 @@ pub fn validate_pod_update(new: &Value, old: &Value) -> Vec<FieldError> {
             break;
         }
     }
-    let old_gates: Vec<&str> = arr(os, "schedulingGates")
-        .iter()
-        .map(|g| str_of(g, "name"))
-        .collect();
+    let old_gates: Vec<&str> = arr(os, "schedulingGates").iter().map(|g| str_of(g, "name")).collect();
     for (i, g) in arr(ns, "schedulingGates").iter().enumerate() {
         let n = str_of(g, "name");
         if !old_gates.contains(&n) {
@@ -522,13 +394,8 @@ pub fn validate_pod_update(new: &Value, old: &Value) -> Vec<FieldError> {
             };
         }
         let old_grace = int(os, "terminationGracePeriodSeconds");
-        if old_grace.map(|g| g < 0).unwrap_or(false)
-            && int(ns, "terminationGracePeriodSeconds") == Some(1)
-        {
-            m.insert(
-                "terminationGracePeriodSeconds".into(),
-                Value::from(old_grace.unwrap_or(0)),
-            );
+        if old_grace.map(|g| g < 0).unwrap_or(false) && int(ns, "terminationGracePeriodSeconds") == Some(1) {
+            m.insert("terminationGracePeriodSeconds".into(), Value::from(old_grace.unwrap_or(0)));
         }
         if !arr(os, "schedulingGates").is_empty() {
             // Gated pods may add to nodeSelector and node affinity; that is not checked in detail here.
@@ -555,50 +422,26 @@ pub fn validate_pod_update(new: &Value, old: &Value) -> Vec<FieldError> {
 /// `ValidatePodStatusUpdate` (the checks that matter for a node agent writing status).
 pub fn validate_pod_status_update(new: &Value, old: &Value) -> Vec<FieldError> {
     let mut errs = validate_object_meta_update(metadata(new), metadata(old), "metadata");
-    for (i, c) in arr(get(new, "status").unwrap_or(&Value::Null), "conditions")
-        .iter()
-        .enumerate()
-    {
+    for (i, c) in arr(get(new, "status").unwrap_or(&Value::Null), "conditions").iter().enumerate() {
         let t = str_of(c, "type");
         if matches!(t, "PodScheduled" | "Ready" | "Initialized") {
             continue;
         }
         for m in is_qualified_name(t) {
-            errs.push(FieldError::invalid(
-                format!("metadata.conditions[{i}].Type"),
-                t,
-                m,
-            ));
+            errs.push(FieldError::invalid(format!("metadata.conditions[{i}].Type"), t, m));
         }
     }
     if str_at(new, &["spec", "nodeName"]) != str_at(old, &["spec", "nodeName"]) {
-        errs.push(FieldError::forbidden(
-            "status.nodeName",
-            "may not be changed directly",
-        ));
+        errs.push(FieldError::forbidden("status.nodeName", "may not be changed directly"));
     }
-    let (nq, oq) = (
-        str_at(new, &["status", "qosClass"]),
-        str_at(old, &["status", "qosClass"]),
-    );
+    let (nq, oq) = (str_at(new, &["status", "qosClass"]), str_at(old, &["status", "qosClass"]));
     if nq != oq {
-        errs.push(FieldError::invalid(
-            "status.qosClass",
-            nq,
-            meta::FIELD_IMMUTABLE_ERROR_MSG,
-        ));
+        errs.push(FieldError::invalid("status.qosClass", nq, meta::FIELD_IMMUTABLE_ERROR_MSG));
     }
-    for (i, ip) in arr(get(new, "status").unwrap_or(&Value::Null), "podIPs")
-        .iter()
-        .enumerate()
-    {
+    for (i, ip) in arr(get(new, "status").unwrap_or(&Value::Null), "podIPs").iter().enumerate() {
         let ip = str_of(ip, "ip");
         if !is_ip(ip) {
-            errs.push(FieldError::invalid(
-                format!("status.podIPs[{i}]"),
-                ip,
-                INVALID_IP_MSG,
-            ));
+            errs.push(FieldError::invalid(format!("status.podIPs[{i}]"), ip, INVALID_IP_MSG));
         }
     }
     errs
@@ -611,15 +454,8 @@ pub fn validate_pod_template_spec(tpl: Option<&Value>, path: &str) -> Vec<FieldE
     let md = metadata(tpl);
     let spec = get(tpl, "spec").unwrap_or(&empty);
     let mut errs = validate_labels(&string_map(md, "labels"), &child(path, "labels"));
-    errs.extend(meta::validate_annotations(
-        &string_map(md, "annotations"),
-        &child(path, "annotations"),
-    ));
-    errs.extend(validate_pod_specific_annotations(
-        md,
-        spec,
-        &child(path, "annotations"),
-    ));
+    errs.extend(meta::validate_annotations(&string_map(md, "annotations"), &child(path, "annotations")));
+    errs.extend(validate_pod_specific_annotations(md, spec, &child(path, "annotations")));
     errs.extend(validate_pod_spec(spec, None, &child(path, "spec")));
     if !arr(spec, "ephemeralContainers").is_empty() {
         errs.push(FieldError::forbidden(

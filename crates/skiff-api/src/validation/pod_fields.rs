@@ -15,10 +15,7 @@ pub fn validate_seccomp_profile(sp: Option<&Value>, path: &str) -> Vec<FieldErro
     let t = str_of(sp, "type");
     match t {
         "Localhost" | "RuntimeDefault" | "Unconfined" => {}
-        "" => errs.push(FieldError::required(
-            child(path, "type"),
-            "type is required when seccompProfile is set",
-        )),
+        "" => errs.push(FieldError::required(child(path, "type"), "type is required when seccompProfile is set")),
         other => errs.push(FieldError::not_supported(
             child(path, "type"),
             other,
@@ -32,10 +29,7 @@ pub fn validate_seccomp_profile(sp: Option<&Value>, path: &str) -> Vec<FieldErro
                 child(path, "localhostProfile"),
                 "must be set when seccomp type is Localhost",
             )),
-            Some(p) => errs.extend(super::volume::validate_local_descending_path(
-                p,
-                &child(path, "localhostProfile"),
-            )),
+            Some(p) => errs.extend(super::volume::validate_local_descending_path(p, &child(path, "localhostProfile"))),
         }
     } else if lp.is_some() {
         errs.push(FieldError::invalid(
@@ -85,10 +79,7 @@ pub fn validate_apparmor_profile(p: Option<&Value>, path: &str) -> Vec<FieldErro
                 ));
             }
         }
-        "" => errs.push(FieldError::required(
-            child(path, "type"),
-            "type is required when appArmorProfile is set",
-        )),
+        "" => errs.push(FieldError::required(child(path, "type"), "type is required when appArmorProfile is set")),
         other => errs.push(FieldError::not_supported(
             child(path, "type"),
             other,
@@ -128,11 +119,7 @@ pub fn validate_tolerations(tols: &[Value], path: &str) -> Vec<FieldError> {
             "Equal" | "" => {
                 let msgs = is_valid_label_value(value);
                 if !msgs.is_empty() {
-                    errs.push(FieldError::invalid(
-                        child(&p, "operator"),
-                        value,
-                        msgs.join(";"),
-                    ));
+                    errs.push(FieldError::invalid(child(&p, "operator"), value, msgs.join(";")));
                 }
             }
             "Exists" => {
@@ -144,14 +131,9 @@ pub fn validate_tolerations(tols: &[Value], path: &str) -> Vec<FieldError> {
                     ));
                 }
             }
-            other => errs.push(FieldError::not_supported(
-                child(&p, "operator"),
-                other,
-                &["Equal", "Exists"],
-            )),
+            other => errs.push(FieldError::not_supported(child(&p, "operator"), other, &["Equal", "Exists"])),
         }
-        if !effect.is_empty() && !matches!(effect, "NoSchedule" | "PreferNoSchedule" | "NoExecute")
-        {
+        if !effect.is_empty() && !matches!(effect, "NoSchedule" | "PreferNoSchedule" | "NoExecute") {
             errs.push(FieldError::not_supported(
                 child(&p, "effect"),
                 effect,
@@ -177,16 +159,10 @@ pub(crate) fn validate_pod_security_context(spec: &Value, path: &str) -> Vec<Fie
     for (g, gid) in arr(sc, "supplementalGroups").iter().enumerate() {
         let gid = gid.as_i64().unwrap_or(0);
         for m in is_valid_group_id(gid) {
-            errs.push(FieldError::invalid(
-                index(&child(path, "supplementalGroups"), g),
-                gid,
-                m,
-            ));
+            errs.push(FieldError::invalid(index(&child(path, "supplementalGroups"), g), gid, m));
         }
     }
-    if super::flag(spec, "hostPID")
-        && get(spec, "shareProcessNamespace").and_then(Value::as_bool) == Some(true)
-    {
+    if super::flag(spec, "hostPID") && get(spec, "shareProcessNamespace").and_then(Value::as_bool) == Some(true) {
         errs.push(FieldError::invalid(
             child(path, "shareProcessNamespace"),
             true,
@@ -205,28 +181,14 @@ pub(crate) fn validate_pod_security_context(spec: &Value, path: &str) -> Vec<Fie
     }
     if let Some(p) = get(sc, "fsGroupChangePolicy").and_then(Value::as_str) {
         if !matches!(p, "OnRootMismatch" | "Always") {
-            errs.push(FieldError::not_supported(
-                child(path, "fsGroupChangePolicy"),
-                p,
-                &["Always", "OnRootMismatch"],
-            ));
+            errs.push(FieldError::not_supported(child(path, "fsGroupChangePolicy"), p, &["Always", "OnRootMismatch"]));
         }
     }
-    errs.extend(validate_seccomp_profile(
-        get(sc, "seccompProfile"),
-        &child(path, "seccompProfile"),
-    ));
-    errs.extend(validate_apparmor_profile(
-        get(sc, "appArmorProfile"),
-        &child(path, "appArmorProfile"),
-    ));
+    errs.extend(validate_seccomp_profile(get(sc, "seccompProfile"), &child(path, "seccompProfile")));
+    errs.extend(validate_apparmor_profile(get(sc, "appArmorProfile"), &child(path, "appArmorProfile")));
     if let Some(p) = get(sc, "supplementalGroupsPolicy").and_then(Value::as_str) {
         if !matches!(p, "Merge" | "Strict") {
-            errs.push(FieldError::not_supported(
-                child(path, "supplementalGroupsPolicy"),
-                p,
-                &["Merge", "Strict"],
-            ));
+            errs.push(FieldError::not_supported(child(path, "supplementalGroupsPolicy"), p, &["Merge", "Strict"]));
         }
     }
     errs
@@ -237,12 +199,7 @@ pub(crate) fn validate_dns_config(spec: &Value, path: &str) -> Vec<FieldError> {
     let cfg = get(spec, "dnsConfig");
     if str_of(spec, "dnsPolicy") == "None" {
         match cfg {
-            None => {
-                return vec![FieldError::required(
-                    path,
-                    "must provide `dnsConfig` when `dnsPolicy` is None",
-                )]
-            }
+            None => return vec![FieldError::required(path, "must provide `dnsConfig` when `dnsPolicy` is None")],
             Some(c) if arr(c, "nameservers").is_empty() => {
                 return vec![FieldError::required(
                     child(path, "nameservers"),
@@ -264,11 +221,7 @@ pub(crate) fn validate_dns_config(spec: &Value, path: &str) -> Vec<FieldError> {
     for (i, n) in ns.iter().enumerate() {
         let n = n.as_str().unwrap_or("");
         if !is_ip(n) {
-            errs.push(FieldError::invalid(
-                index(&child(path, "nameservers"), i),
-                n,
-                INVALID_IP_MSG,
-            ));
+            errs.push(FieldError::invalid(index(&child(path, "nameservers"), i), n, INVALID_IP_MSG));
         }
     }
     let searches = arr(cfg, "searches");
@@ -286,19 +239,12 @@ pub(crate) fn validate_dns_config(spec: &Value, path: &str) -> Vec<FieldError> {
         }
         let s = s.strip_suffix('.').unwrap_or(s);
         for m in is_dns1123_subdomain(s) {
-            errs.push(FieldError::invalid(
-                index(&child(path, "searches"), i),
-                s,
-                m,
-            ));
+            errs.push(FieldError::invalid(index(&child(path, "searches"), i), s, m));
         }
     }
     for (i, o) in arr(cfg, "options").iter().enumerate() {
         if str_of(o, "name").is_empty() {
-            errs.push(FieldError::required(
-                index(&child(path, "options"), i),
-                "must not be empty",
-            ));
+            errs.push(FieldError::required(index(&child(path, "options"), i), "must not be empty"));
         }
     }
     errs
@@ -308,10 +254,8 @@ pub(crate) fn validate_node_selector_requirement(rq: &Value, path: &str) -> Vec<
     let mut errs = Vec::new();
     let values = arr(rq, "values");
     match str_of(rq, "operator") {
-        "In" | "NotIn" if values.is_empty() => errs.push(FieldError::required(
-            child(path, "values"),
-            "must be specified when `operator` is 'In' or 'NotIn'",
-        )),
+        "In" | "NotIn" if values.is_empty() => errs
+            .push(FieldError::required(child(path, "values"), "must be specified when `operator` is 'In' or 'NotIn'")),
         "Exists" | "DoesNotExist" if !values.is_empty() => errs.push(FieldError::forbidden(
             child(path, "values"),
             "may not be specified when `operator` is 'Exists' or 'DoesNotExist'",
@@ -321,16 +265,9 @@ pub(crate) fn validate_node_selector_requirement(rq: &Value, path: &str) -> Vec<
             "must be specified single value when `operator` is 'Lt' or 'Gt'",
         )),
         "In" | "NotIn" | "Exists" | "DoesNotExist" | "Gt" | "Lt" => {}
-        other => errs.push(FieldError::invalid(
-            child(path, "operator"),
-            other,
-            "not a valid selector operator",
-        )),
+        other => errs.push(FieldError::invalid(child(path, "operator"), other, "not a valid selector operator")),
     }
-    errs.extend(meta::validate_label_name(
-        str_of(rq, "key"),
-        &child(path, "key"),
-    ));
+    errs.extend(meta::validate_label_name(str_of(rq, "key"), &child(path, "key")));
     for (i, v) in values.iter().enumerate() {
         let v = v.as_str().unwrap_or("");
         for m in is_valid_label_value(v) {
@@ -347,16 +284,10 @@ pub(crate) fn validate_affinity(spec: &Value, path: &str) -> Vec<FieldError> {
     };
     let np = child(path, "nodeAffinity");
     if let Some(req) = get(na, "requiredDuringSchedulingIgnoredDuringExecution") {
-        let rp = child(
-            &child(&np, "requiredDuringSchedulingIgnoredDuringExecution"),
-            "nodeSelectorTerms",
-        );
+        let rp = child(&child(&np, "requiredDuringSchedulingIgnoredDuringExecution"), "nodeSelectorTerms");
         let terms = arr(req, "nodeSelectorTerms");
         if terms.is_empty() {
-            errs.push(FieldError::required(
-                &rp,
-                "must have at least one node selector term",
-            ));
+            errs.push(FieldError::required(&rp, "must have at least one node selector term"));
         }
         for (i, t) in terms.iter().enumerate() {
             for (j, r) in arr(t, "matchExpressions").iter().enumerate() {
@@ -367,21 +298,11 @@ pub(crate) fn validate_affinity(spec: &Value, path: &str) -> Vec<FieldError> {
             }
         }
     }
-    for (i, t) in arr(na, "preferredDuringSchedulingIgnoredDuringExecution")
-        .iter()
-        .enumerate()
-    {
-        let tp = index(
-            &child(&np, "preferredDuringSchedulingIgnoredDuringExecution"),
-            i,
-        );
+    for (i, t) in arr(na, "preferredDuringSchedulingIgnoredDuringExecution").iter().enumerate() {
+        let tp = index(&child(&np, "preferredDuringSchedulingIgnoredDuringExecution"), i);
         let w = int(t, "weight").unwrap_or(0);
         if !(1..=100).contains(&w) {
-            errs.push(FieldError::invalid(
-                child(&tp, "weight"),
-                w,
-                "must be in the range 1-100",
-            ));
+            errs.push(FieldError::invalid(child(&tp, "weight"), w, "must be in the range 1-100"));
         }
     }
     errs

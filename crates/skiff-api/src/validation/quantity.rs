@@ -90,22 +90,13 @@ fn split(s: &str) -> Result<Parts<'_>, QuantityError> {
         pos += 1;
     }
     if pos >= end {
-        return Ok(Parts {
-            positive,
-            num: "0",
-            denom: "",
-            suffix: "",
-        });
+        return Ok(Parts { positive, num: "0", denom: "", suffix: "" });
     }
     let num_start = pos;
     while pos < end && b[pos].is_ascii_digit() {
         pos += 1;
     }
-    let num = if pos == num_start {
-        "0"
-    } else {
-        &s[num_start..pos]
-    };
+    let num = if pos == num_start { "0" } else { &s[num_start..pos] };
     let mut denom = "";
     if pos < end && b[pos] == b'.' {
         pos += 1;
@@ -128,12 +119,7 @@ fn split(s: &str) -> Result<Parts<'_>, QuantityError> {
     if pos < end {
         return Err(QuantityError::FormatWrong);
     }
-    Ok(Parts {
-        positive,
-        num,
-        denom,
-        suffix: &s[suffix_start..end],
-    })
+    Ok(Parts { positive, num, denom, suffix: &s[suffix_start..end] })
 }
 
 /// (base, exponent, format) of a suffix.
@@ -227,8 +213,7 @@ impl Quantity {
             }
             Format::BinarySI => {
                 if p.denom.is_empty() {
-                    let precision =
-                        15 - p.num.len() as i64 - (exponent as f32 * 3.0 / 10.0) as i64 - 1;
+                    let precision = 15 - p.num.len() as i64 - (exponent as f32 * 3.0 / 10.0) as i64 - 1;
                     if precision >= 0 {
                         let value: i64 = shifted.parse().map_err(|_| QuantityError::Numeric)?;
                         keep = value & 0x07 != 0;
@@ -246,13 +231,7 @@ impl Quantity {
                 double(&mut digits);
             }
         }
-        let mut q = Quantity {
-            negative: !p.positive,
-            digits,
-            exp,
-            format,
-            original: None,
-        };
+        let mut q = Quantity { negative: !p.positive, digits, exp, format, original: None };
         q.normalize();
         q.round_up_to(-9);
         if format == Format::BinarySI {
@@ -278,12 +257,7 @@ impl Quantity {
     fn from_i64(v: i64) -> Quantity {
         let mut q = Quantity {
             negative: v < 0,
-            digits: v
-                .unsigned_abs()
-                .to_string()
-                .bytes()
-                .map(|c| c - b'0')
-                .collect(),
+            digits: v.unsigned_abs().to_string().bytes().map(|c| c - b'0').collect(),
             exp: 0,
             format: Format::DecimalSI,
             original: None,
@@ -527,14 +501,8 @@ mod tests {
 
     #[test]
     fn bad_quantities_are_rejected() {
-        assert_eq!(
-            parse_quantity("abc").unwrap_err(),
-            QuantityError::FormatWrong
-        );
-        assert_eq!(
-            parse_quantity("1Zi").unwrap_err(),
-            QuantityError::FormatWrong
-        );
+        assert_eq!(parse_quantity("abc").unwrap_err(), QuantityError::FormatWrong);
+        assert_eq!(parse_quantity("1Zi").unwrap_err(), QuantityError::FormatWrong);
         assert_eq!(parse_quantity("1e").unwrap_err(), QuantityError::Suffix);
         assert_eq!(parse_quantity("").unwrap_err(), QuantityError::FormatWrong);
     }
@@ -544,24 +512,9 @@ mod tests {
         let a = parse_quantity("250m").unwrap();
         let b = parse_quantity("0.5").unwrap();
         assert_eq!(a.cmp_value(&b), Ordering::Less);
-        assert_eq!(
-            parse_quantity("1Gi")
-                .unwrap()
-                .cmp_value(&parse_quantity("1024Mi").unwrap()),
-            Ordering::Equal
-        );
-        assert_eq!(
-            parse_quantity("1G")
-                .unwrap()
-                .cmp_value(&parse_quantity("1Gi").unwrap()),
-            Ordering::Less
-        );
-        assert_eq!(
-            parse_quantity("-1")
-                .unwrap()
-                .cmp_value(&parse_quantity("0").unwrap()),
-            Ordering::Less
-        );
+        assert_eq!(parse_quantity("1Gi").unwrap().cmp_value(&parse_quantity("1024Mi").unwrap()), Ordering::Equal);
+        assert_eq!(parse_quantity("1G").unwrap().cmp_value(&parse_quantity("1Gi").unwrap()), Ordering::Less);
+        assert_eq!(parse_quantity("-1").unwrap().cmp_value(&parse_quantity("0").unwrap()), Ordering::Less);
     }
 
     #[test]

@@ -70,36 +70,20 @@ fn is_integer_resource(name: &str) -> bool {
 
 /// `validateResourceName` + `validateContainerResourceName`.
 fn validate_container_resource_name(name: &str, path: &str) -> Vec<FieldError> {
-    let mut errs: Vec<FieldError> = is_qualified_name(name)
-        .into_iter()
-        .map(|m| FieldError::invalid(path, name, m))
-        .collect();
+    let mut errs: Vec<FieldError> =
+        is_qualified_name(name).into_iter().map(|m| FieldError::invalid(path, name, m)).collect();
     if errs.is_empty()
         && !name.contains('/')
-        && !(STANDARD_RESOURCES.contains(&name)
-            || is_huge_page(name)
-            || name.starts_with("requests.hugepages-"))
+        && !(STANDARD_RESOURCES.contains(&name) || is_huge_page(name) || name.starts_with("requests.hugepages-"))
     {
-        errs.push(FieldError::invalid(
-            path,
-            name,
-            "must be a standard resource type or fully qualified",
-        ));
+        errs.push(FieldError::invalid(path, name, "must be a standard resource type or fully qualified"));
     }
     if !name.contains('/') {
         if !(matches!(name, "cpu" | "memory" | "ephemeral-storage") || is_huge_page(name)) {
-            errs.push(FieldError::invalid(
-                path,
-                name,
-                "must be a standard resource for containers",
-            ));
+            errs.push(FieldError::invalid(path, name, "must be a standard resource for containers"));
         }
     } else if !is_native_resource(name) && !is_extended_resource_name(name) {
-        errs.push(FieldError::invalid(
-            path,
-            name,
-            "doesn't follow extended resource name standard",
-        ));
+        errs.push(FieldError::invalid(path, name, "doesn't follow extended resource name standard"));
     }
     errs
 }
@@ -112,18 +96,10 @@ pub fn validate_resource_quantity_value(name: &str, raw: &Value, path: &str) -> 
     };
     let mut errs = Vec::new();
     if q.is_negative() {
-        errs.push(FieldError::invalid(
-            path,
-            q.canonical(),
-            super::meta::IS_NEGATIVE_ERROR_MSG,
-        ));
+        errs.push(FieldError::invalid(path, q.canonical(), super::meta::IS_NEGATIVE_ERROR_MSG));
     }
     if is_integer_resource(name) && !q.is_integer() {
-        errs.push(FieldError::invalid(
-            path,
-            q.canonical(),
-            "must be an integer",
-        ));
+        errs.push(FieldError::invalid(path, q.canonical(), "must be an integer"));
     }
     errs
 }
@@ -134,14 +110,9 @@ pub fn validate_resource_requirements(res: Option<&Value>, path: &str) -> Vec<Fi
     let Some(res) = res else { return errs };
     let lim_path = child(path, "limits");
     let req_path = child(path, "requests");
-    let limits: BTreeMap<&String, &Value> = obj(res, "limits")
-        .map(|m| m.iter().collect())
-        .unwrap_or_default();
-    let requests: BTreeMap<&String, &Value> = obj(res, "requests")
-        .map(|m| m.iter().collect())
-        .unwrap_or_default();
-    let (mut lim_cpu_mem, mut req_cpu_mem, mut lim_huge, mut req_huge) =
-        (false, false, false, false);
+    let limits: BTreeMap<&String, &Value> = obj(res, "limits").map(|m| m.iter().collect()).unwrap_or_default();
+    let requests: BTreeMap<&String, &Value> = obj(res, "requests").map(|m| m.iter().collect()).unwrap_or_default();
+    let (mut lim_cpu_mem, mut req_cpu_mem, mut lim_huge, mut req_huge) = (false, false, false, false);
     for (name, q) in &limits {
         let p = key(&lim_path, name);
         errs.extend(validate_container_resource_name(name, &p));
@@ -170,18 +141,12 @@ pub fn validate_resource_requirements(res: Option<&Value>, path: &str) -> Vec<Fi
                     errs.push(FieldError::invalid(
                         &req_path,
                         rq.canonical(),
-                        format!(
-                            "must be less than or equal to {name} limit of {}",
-                            lq.canonical()
-                        ),
+                        format!("must be less than or equal to {name} limit of {}", lq.canonical()),
                     ));
                 }
             }
         } else if !limits.contains_key(name) && !is_overcommit_allowed(name) {
-            errs.push(FieldError::required(
-                &lim_path,
-                "Limit must be set for non overcommitable resources",
-            ));
+            errs.push(FieldError::required(&lim_path, "Limit must be set for non overcommitable resources"));
         }
         if is_huge_page(name) {
             req_huge = true;
@@ -191,10 +156,7 @@ pub fn validate_resource_requirements(res: Option<&Value>, path: &str) -> Vec<Fi
         }
     }
     if !lim_cpu_mem && !req_cpu_mem && (req_huge || lim_huge) {
-        errs.push(FieldError::forbidden(
-            path,
-            "HugePages require cpu or memory",
-        ));
+        errs.push(FieldError::forbidden(path, "HugePages require cpu or memory"));
     }
     errs
 }

@@ -27,29 +27,15 @@ pub fn validate_service(svc: &Value, old: Option<&Value>) -> Vec<FieldError> {
     let mut errs = Vec::new();
     let spec = spec_of(svc);
     if let Some(old) = old {
-        errs.extend(validate_object_meta_update(
-            metadata(svc),
-            metadata(old),
-            "metadata",
-        ));
+        errs.extend(validate_object_meta_update(metadata(svc), metadata(old), "metadata"));
         let os = spec_of(old);
         let (n, o) = (arr(spec, "clusterIPs"), arr(os, "clusterIPs"));
-        let external_name =
-            str_of(spec, "type") == "ExternalName" || str_of(os, "type") == "ExternalName";
+        let external_name = str_of(spec, "type") == "ExternalName" || str_of(os, "type") == "ExternalName";
         if !external_name && !n.is_empty() && !o.is_empty() && n[0] != o[0] {
-            errs.push(FieldError::invalid(
-                "spec.clusterIPs[0]",
-                Value::Array(n.to_vec()),
-                "may not change once set",
-            ));
+            errs.push(FieldError::invalid("spec.clusterIPs[0]", Value::Array(n.to_vec()), "may not change once set"));
         }
     }
-    errs.extend(validate_object_meta(
-        metadata(svc),
-        true,
-        name_is_dns1035_label,
-        "metadata",
-    ));
+    errs.extend(validate_object_meta(metadata(svc), true, name_is_dns1035_label, "metadata"));
     let typ = str_of(spec, "type");
     let ports = arr(spec, "ports");
     if ports.is_empty() && !is_headless(spec) && typ != "ExternalName" {
@@ -63,22 +49,13 @@ pub fn validate_service(svc: &Value, old: Option<&Value>) -> Vec<FieldError> {
         )),
         "ExternalName" => {
             if !arr(spec, "clusterIPs").is_empty() {
-                errs.push(FieldError::forbidden(
-                    "spec.clusterIPs",
-                    "may not be set for ExternalName services",
-                ));
+                errs.push(FieldError::forbidden("spec.clusterIPs", "may not be set for ExternalName services"));
             }
             if !arr(spec, "ipFamilies").is_empty() {
-                errs.push(FieldError::forbidden(
-                    "spec.ipFamilies",
-                    "may not be set for ExternalName services",
-                ));
+                errs.push(FieldError::forbidden("spec.ipFamilies", "may not be set for ExternalName services"));
             }
             if get(spec, "ipFamilyPolicy").is_some() {
-                errs.push(FieldError::forbidden(
-                    "spec.ipFamilyPolicy",
-                    "may not be set for ExternalName services",
-                ));
+                errs.push(FieldError::forbidden("spec.ipFamilyPolicy", "may not be set for ExternalName services"));
             }
             let en = str_of(spec, "externalName");
             let cname = en.strip_suffix('.').unwrap_or(en);
@@ -110,32 +87,22 @@ pub fn validate_service(svc: &Value, old: Option<&Value>) -> Vec<FieldError> {
         for m in is_valid_port_num(port) {
             errs.push(FieldError::invalid(child(&pp, "port"), port, m));
         }
-        errs.extend(validate_protocol(
-            str_of(p, "protocol"),
-            &child(&pp, "protocol"),
-        ));
-        errs.extend(validate_port_num_or_name(
-            get(p, "targetPort"),
-            &child(&pp, "targetPort"),
-        ));
+        errs.extend(validate_protocol(str_of(p, "protocol"), &child(&pp, "protocol")));
+        errs.extend(validate_port_num_or_name(get(p, "targetPort"), &child(&pp, "targetPort")));
         if let Some(ap) = get(p, "appProtocol").and_then(Value::as_str) {
             for m in is_qualified_name(ap) {
                 errs.push(FieldError::invalid(child(&pp, "appProtocol"), ap, m));
             }
         }
     }
-    errs.extend(meta::validate_labels(
-        &string_map(spec, "selector"),
-        "spec.selector",
-    ));
+    errs.extend(meta::validate_labels(&string_map(spec, "selector"), "spec.selector"));
     let sa = str_of(spec, "sessionAffinity");
     match sa {
         "" => errs.push(FieldError::required("spec.sessionAffinity", "")),
         "ClientIP" => match get(spec, "sessionAffinityConfig").and_then(|c| get(c, "clientIP")) {
-            None => errs.push(FieldError::required(
-                "spec.sessionAffinityConfig",
-                "when session affinity type is ClientIP",
-            )),
+            None => {
+                errs.push(FieldError::required("spec.sessionAffinityConfig", "when session affinity type is ClientIP"))
+            }
             Some(c) => match int(c, "timeoutSeconds") {
                 None => errs.push(FieldError::required(
                     "spec.sessionAffinityConfig.clientIP.timeoutSeconds",
@@ -157,11 +124,7 @@ pub fn validate_service(svc: &Value, old: Option<&Value>) -> Vec<FieldError> {
                 ));
             }
         }
-        other => errs.push(FieldError::not_supported(
-            "spec.sessionAffinity",
-            other,
-            &["ClientIP", "None"],
-        )),
+        other => errs.push(FieldError::not_supported("spec.sessionAffinity", other, &["ClientIP", "None"])),
     }
     for (i, ip) in arr(spec, "clusterIPs").iter().enumerate() {
         let ip = ip.as_str().unwrap_or("");
@@ -185,21 +148,13 @@ pub fn validate_service(svc: &Value, old: Option<&Value>) -> Vec<FieldError> {
     for (i, f) in arr(spec, "ipFamilies").iter().enumerate() {
         let f = f.as_str().unwrap_or("");
         if !matches!(f, "IPv4" | "IPv6") {
-            errs.push(FieldError::not_supported(
-                index("spec.ipFamilies", i),
-                f,
-                &["IPv4", "IPv6"],
-            ));
+            errs.push(FieldError::not_supported(index("spec.ipFamilies", i), f, &["IPv4", "IPv6"]));
         }
     }
     for (i, ip) in arr(spec, "externalIPs").iter().enumerate() {
         let ip = ip.as_str().unwrap_or("");
         if !is_ip(ip) {
-            errs.push(FieldError::invalid(
-                index("spec.externalIPs", i),
-                ip,
-                INVALID_IP_MSG,
-            ));
+            errs.push(FieldError::invalid(index("spec.externalIPs", i), ip, INVALID_IP_MSG));
         }
     }
     match typ {
@@ -225,20 +180,14 @@ pub fn validate_service(svc: &Value, old: Option<&Value>) -> Vec<FieldError> {
     for (i, p) in ports.iter().enumerate() {
         let np = int(p, "nodePort").unwrap_or(0);
         if np != 0 && !node_ports.insert((str_of(p, "protocol"), np)) {
-            errs.push(FieldError::duplicate(
-                child(&index("spec.ports", i), "nodePort"),
-                np,
-            ));
+            errs.push(FieldError::duplicate(child(&index("spec.ports", i), "nodePort"), np));
         }
     }
     let mut seen = HashSet::new();
     for (i, p) in ports.iter().enumerate() {
         let k = (str_of(p, "protocol"), int(p, "port").unwrap_or(0));
         if !seen.insert(k) {
-            errs.push(FieldError::duplicate(
-                index("spec.ports", i),
-                go_repr(service_port_key_repr(k.0, k.1)),
-            ));
+            errs.push(FieldError::duplicate(index("spec.ports", i), go_repr(service_port_key_repr(k.0, k.1))));
         }
     }
     let ranges = arr(spec, "loadBalancerSourceRanges");
@@ -269,9 +218,8 @@ pub fn validate_service(svc: &Value, old: Option<&Value>) -> Vec<FieldError> {
     if typ == "LoadBalancer" && get(spec, "allocateLoadBalancerNodePorts").is_none() {
         errs.push(FieldError::required("allocateLoadBalancerNodePorts", ""));
     }
-    let externally_accessible = typ == "LoadBalancer"
-        || typ == "NodePort"
-        || (typ == "ClusterIP" && !arr(spec, "externalIPs").is_empty());
+    let externally_accessible =
+        typ == "LoadBalancer" || typ == "NodePort" || (typ == "ClusterIP" && !arr(spec, "externalIPs").is_empty());
     let etp = str_of(spec, "externalTrafficPolicy");
     if !externally_accessible {
         if !etp.is_empty() {
@@ -284,11 +232,7 @@ pub fn validate_service(svc: &Value, old: Option<&Value>) -> Vec<FieldError> {
     } else if etp.is_empty() {
         errs.push(FieldError::required("spec.externalTrafficPolicy", ""));
     } else if !matches!(etp, "Cluster" | "Local") {
-        errs.push(FieldError::not_supported(
-            "spec.externalTrafficPolicy",
-            etp,
-            &["Cluster", "Local"],
-        ));
+        errs.push(FieldError::not_supported("spec.externalTrafficPolicy", etp, &["Cluster", "Local"]));
     }
     let hc = int(spec, "healthCheckNodePort").unwrap_or(0);
     if hc != 0 && !(typ == "LoadBalancer" && etp == "Local") {
@@ -302,20 +246,14 @@ pub fn validate_service(svc: &Value, old: Option<&Value>) -> Vec<FieldError> {
         None if matches!(typ, "NodePort" | "LoadBalancer" | "ClusterIP") => {
             errs.push(FieldError::required("spec.internalTrafficPolicy", ""))
         }
-        Some(p) if !matches!(p, "Cluster" | "Local") => errs.push(FieldError::not_supported(
-            "spec.internalTrafficPolicy",
-            p,
-            &["Cluster", "Local"],
-        )),
+        Some(p) if !matches!(p, "Cluster" | "Local") => {
+            errs.push(FieldError::not_supported("spec.internalTrafficPolicy", p, &["Cluster", "Local"]))
+        }
         _ => {}
     }
     if let Some(td) = get(spec, "trafficDistribution").and_then(Value::as_str) {
         if td != "PreferClose" {
-            errs.push(FieldError::not_supported(
-                "spec.trafficDistribution",
-                td,
-                &["PreferClose"],
-            ));
+            errs.push(FieldError::not_supported("spec.trafficDistribution", td, &["PreferClose"]));
         }
     }
     errs

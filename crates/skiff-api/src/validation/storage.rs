@@ -9,12 +9,7 @@ use super::{arr, child, get, key, obj, semantic_eq, str_of};
 use crate::field::FieldError;
 use serde_json::Value;
 
-const ACCESS_MODES: &[&str] = &[
-    "ReadOnlyMany",
-    "ReadWriteMany",
-    "ReadWriteOnce",
-    "ReadWriteOncePod",
-];
+const ACCESS_MODES: &[&str] = &["ReadOnlyMany", "ReadWriteMany", "ReadWriteOnce", "ReadWriteOncePod"];
 
 fn validate_access_modes(spec: &Value, required_detail: &str, path: &str) -> Vec<FieldError> {
     let mut errs = Vec::new();
@@ -34,10 +29,7 @@ fn validate_access_modes(spec: &Value, required_detail: &str, path: &str) -> Vec
         }
     }
     if rwop && other {
-        errs.push(FieldError::forbidden(
-            path,
-            "may not use ReadWriteOncePod with other access modes",
-        ));
+        errs.push(FieldError::forbidden(path, "may not use ReadWriteOncePod with other access modes"));
     }
     errs
 }
@@ -53,21 +45,13 @@ pub fn validate_persistent_volume(pv: &Value, old: Option<&Value>) -> Vec<FieldE
     }
     if let Some(c) = cap {
         if !c.contains_key("storage") || c.len() > 1 {
-            errs.push(FieldError::not_supported(
-                "spec.capacity",
-                Value::Object(c.clone()),
-                &["storage"],
-            ));
+            errs.push(FieldError::not_supported("spec.capacity", Value::Object(c.clone()), &["storage"]));
         }
         for (k, q) in c {
             let p = key("spec.capacity", k);
             if let Ok(q) = quantity_from_json(q) {
                 if !q.is_zero() && q.is_negative() || q.is_zero() {
-                    errs.push(FieldError::invalid(
-                        &p,
-                        q.canonical(),
-                        "must be greater than zero",
-                    ));
+                    errs.push(FieldError::invalid(&p, q.canonical(), "must be greater than zero"));
                 }
             }
         }
@@ -108,10 +92,7 @@ pub fn validate_persistent_volume(pv: &Value, old: Option<&Value>) -> Vec<FieldE
     for s in PV_SOURCES {
         if get(spec, s).is_some() {
             if n > 0 {
-                errs.push(FieldError::forbidden(
-                    child("spec", s),
-                    "may not specify more than 1 volume type",
-                ));
+                errs.push(FieldError::forbidden(child("spec", s), "may not specify more than 1 volume type"));
             }
             n += 1;
         }
@@ -127,36 +108,19 @@ pub fn validate_persistent_volume_claim(pvc: &Value, old: Option<&Value>) -> Vec
     let spec = spec_of(pvc);
     let mut errs = Vec::new();
     if let Some(old) = old {
-        errs.extend(validate_object_meta_update(
-            metadata(pvc),
-            metadata(old),
-            "metadata",
-        ));
+        errs.extend(validate_object_meta_update(metadata(pvc), metadata(old), "metadata"));
     }
-    errs.extend(validate_object_meta(
-        metadata(pvc),
-        true,
-        name_is_dns_subdomain,
-        "metadata",
-    ));
-    errs.extend(validate_access_modes(
-        spec,
-        "at least 1 access mode is required",
-        "spec.accessModes",
-    ));
+    errs.extend(validate_object_meta(metadata(pvc), true, name_is_dns_subdomain, "metadata"));
+    errs.extend(validate_access_modes(spec, "at least 1 access mode is required", "spec.accessModes"));
     if let Some(sel) = get(spec, "selector") {
         errs.extend(meta::validate_label_selector(Some(sel), "spec.selector"));
     }
-    let storage = get(spec, "resources")
-        .and_then(|r| get(r, "requests"))
-        .and_then(|r| get(r, "storage"));
+    let storage = get(spec, "resources").and_then(|r| get(r, "requests")).and_then(|r| get(r, "storage"));
     match storage.map(quantity_from_json) {
         None => errs.push(FieldError::required("spec.resources[storage]", "")),
-        Some(Ok(q)) if q.is_zero() || q.is_negative() => errs.push(FieldError::invalid(
-            "spec.resources[storage]",
-            q.canonical(),
-            "must be greater than zero",
-        )),
+        Some(Ok(q)) if q.is_zero() || q.is_negative() => {
+            errs.push(FieldError::invalid("spec.resources[storage]", q.canonical(), "must be greater than zero"))
+        }
         Some(Err(e)) => errs.push(FieldError::invalid(
             "spec.resources[storage]",
             storage.cloned().unwrap_or(Value::Null),
@@ -173,11 +137,7 @@ pub fn validate_persistent_volume_claim(pvc: &Value, old: Option<&Value>) -> Vec
     }
     if let Some(vm) = get(spec, "volumeMode").and_then(Value::as_str) {
         if !matches!(vm, "Block" | "Filesystem") {
-            errs.push(FieldError::not_supported(
-                "spec.volumeMode",
-                vm,
-                &["Block", "Filesystem"],
-            ));
+            errs.push(FieldError::not_supported("spec.volumeMode", vm, &["Block", "Filesystem"]));
         }
     }
     if let Some(old) = old {

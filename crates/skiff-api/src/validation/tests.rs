@@ -8,10 +8,7 @@ use serde_json::json;
 
 /// Splits `apiVersion` into group and version.
 fn gv(obj: &Value) -> (String, String) {
-    let av = obj
-        .get("apiVersion")
-        .and_then(Value::as_str)
-        .unwrap_or("v1");
+    let av = obj.get("apiVersion").and_then(Value::as_str).unwrap_or("v1");
     match av.split_once('/') {
         Some((g, v)) => (g.to_string(), v.to_string()),
         None => (String::new(), av.to_string()),
@@ -27,10 +24,7 @@ fn check(mut obj: Value) -> Vec<String> {
     }
     obj["metadata"]["uid"] = json!("0b9f3a52-1111-2222-3333-444455556666");
     defaults::apply(&g, &v, &kind, &mut obj);
-    validate(&g, &v, &kind, &obj, None)
-        .iter()
-        .map(|e| e.to_string())
-        .collect()
+    validate(&g, &v, &kind, &obj, None).iter().map(|e| e.to_string()).collect()
 }
 
 fn defaulted(mut obj: Value) -> Value {
@@ -73,10 +67,11 @@ fn seed_manifests_validate_cleanly_after_defaulting() {
 
 #[test]
 fn container_port_out_of_range_is_invalid() {
-    let errs = check(pod(
-        json!([{"name": "a", "image": "x", "ports": [{"containerPort": 70000}]}]),
-    ));
-    assert_eq!(errs, vec!["spec.containers[0].ports[0].containerPort: Invalid value: 70000: must be between 1 and 65535, inclusive"]);
+    let errs = check(pod(json!([{"name": "a", "image": "x", "ports": [{"containerPort": 70000}]}])));
+    assert_eq!(
+        errs,
+        vec!["spec.containers[0].ports[0].containerPort: Invalid value: 70000: must be between 1 and 65535, inclusive"]
+    );
 }
 
 #[test]
@@ -87,20 +82,14 @@ fn missing_image_is_required() {
 
 #[test]
 fn missing_containers_is_required() {
-    let errs =
-        check(json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {}}));
+    let errs = check(json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {}}));
     assert_eq!(errs, vec!["spec.containers: Required value"]);
 }
 
 #[test]
 fn missing_name_needs_name_or_generate_name() {
-    let errs = check(
-        json!({"apiVersion": "v1", "kind": "Pod", "metadata": {}, "spec": {"containers": [nginx()]}}),
-    );
-    assert_eq!(
-        errs,
-        vec!["metadata.name: Required value: name or generateName is required"]
-    );
+    let errs = check(json!({"apiVersion": "v1", "kind": "Pod", "metadata": {}, "spec": {"containers": [nginx()]}}));
+    assert_eq!(errs, vec!["metadata.name: Required value: name or generateName is required"]);
 }
 
 #[test]
@@ -123,17 +112,13 @@ fn invalid_label_value_is_reported_on_the_labels_path() {
 fn duplicate_container_name_across_init_and_regular() {
     let mut p = pod(json!([nginx()]));
     p["spec"]["initContainers"] = json!([{"name": "nginx", "image": "busybox"}]);
-    assert_eq!(
-        check(p),
-        vec!["spec.initContainers[0].name: Duplicate value: \"nginx\""]
-    );
+    assert_eq!(check(p), vec!["spec.initContainers[0].name: Duplicate value: \"nginx\""]);
 }
 
 #[test]
 fn duplicate_env_names_are_allowed() {
-    let p = pod(
-        json!([{"name": "a", "image": "x", "env": [{"name": "A", "value": "1"}, {"name": "A", "value": "2"}]}]),
-    );
+    let p =
+        pod(json!([{"name": "a", "image": "x", "env": [{"name": "A", "value": "1"}, {"name": "A", "value": "2"}]}]));
     assert!(check(p).is_empty());
 }
 
@@ -153,23 +138,15 @@ fn env_field_ref_path_must_be_supported() {
 
 #[test]
 fn volume_mount_must_reference_a_volume() {
-    let p = pod(
-        json!([{"name": "a", "image": "x", "volumeMounts": [{"name": "data", "mountPath": "/data"}]}]),
-    );
-    assert_eq!(
-        check(p),
-        vec!["spec.containers[0].volumeMounts[0].name: Not found: \"data\""]
-    );
+    let p = pod(json!([{"name": "a", "image": "x", "volumeMounts": [{"name": "data", "mountPath": "/data"}]}]));
+    assert_eq!(check(p), vec!["spec.containers[0].volumeMounts[0].name: Not found: \"data\""]);
 }
 
 #[test]
 fn volume_with_two_sources_is_forbidden() {
     let mut p = pod(json!([nginx()]));
     p["spec"]["volumes"] = json!([{"name": "v", "emptyDir": {}, "configMap": {"name": "c"}}]);
-    assert_eq!(
-        check(p),
-        vec!["spec.volumes[0].configMap: Forbidden: may not specify more than 1 volume type"]
-    );
+    assert_eq!(check(p), vec!["spec.volumes[0].configMap: Forbidden: may not specify more than 1 volume type"]);
 }
 
 #[test]
@@ -178,10 +155,7 @@ fn duplicate_mount_path_must_be_unique() {
         json!([{"name": "a", "image": "x", "volumeMounts": [{"name": "v", "mountPath": "/d"}, {"name": "v", "mountPath": "/d"}]}]),
     );
     p["spec"]["volumes"] = json!([{"name": "v", "emptyDir": {}}]);
-    assert_eq!(
-        check(p),
-        vec!["spec.containers[0].volumeMounts[1].mountPath: Invalid value: \"/d\": must be unique"]
-    );
+    assert_eq!(check(p), vec!["spec.containers[0].volumeMounts[1].mountPath: Invalid value: \"/d\": must be unique"]);
 }
 
 #[test]
@@ -193,9 +167,8 @@ fn unsupported_restart_policy() {
 
 #[test]
 fn requests_above_limits_are_invalid() {
-    let p = pod(
-        json!([{"name": "a", "image": "x", "resources": {"requests": {"cpu": "1"}, "limits": {"cpu": "500m"}}}]),
-    );
+    let p =
+        pod(json!([{"name": "a", "image": "x", "resources": {"requests": {"cpu": "1"}, "limits": {"cpu": "500m"}}}]));
     assert_eq!(check(p), vec!["spec.containers[0].resources.requests: Invalid value: \"1\": must be less than or equal to cpu limit of 500m"]);
 }
 
@@ -203,27 +176,23 @@ fn requests_above_limits_are_invalid() {
 fn negative_quantity_is_invalid() {
     let p = pod(json!([{"name": "a", "image": "x", "resources": {"limits": {"memory": "-1Gi"}}}]));
     let errs = check(p);
-    assert_eq!(errs[0], "spec.containers[0].resources.limits[memory]: Invalid value: \"-1Gi\": must be greater than or equal to 0");
+    assert_eq!(
+        errs[0],
+        "spec.containers[0].resources.limits[memory]: Invalid value: \"-1Gi\": must be greater than or equal to 0"
+    );
 }
 
 #[test]
 fn liveness_success_threshold_must_be_one() {
-    let p = pod(
-        json!([{"name": "a", "image": "x", "livenessProbe": {"tcpSocket": {"port": 80}, "successThreshold": 2}}]),
-    );
-    assert_eq!(
-        check(p),
-        vec!["spec.containers[0].livenessProbe.successThreshold: Invalid value: 2: must be 1"]
-    );
+    let p =
+        pod(json!([{"name": "a", "image": "x", "livenessProbe": {"tcpSocket": {"port": 80}, "successThreshold": 2}}]));
+    assert_eq!(check(p), vec!["spec.containers[0].livenessProbe.successThreshold: Invalid value: 2: must be 1"]);
 }
 
 #[test]
 fn probe_needs_a_handler() {
     let p = pod(json!([{"name": "a", "image": "x", "readinessProbe": {"periodSeconds": 5}}]));
-    assert_eq!(
-        check(p),
-        vec!["spec.containers[0].readinessProbe: Required value: must specify a handler type"]
-    );
+    assert_eq!(check(p), vec!["spec.containers[0].readinessProbe: Required value: must specify a handler type"]);
 }
 
 #[test]
@@ -241,7 +210,10 @@ fn init_container_probes_need_restart_policy_always() {
 fn run_as_user_must_be_non_negative() {
     let mut p = pod(json!([nginx()]));
     p["spec"]["securityContext"] = json!({"runAsUser": -1});
-    assert_eq!(check(p), vec!["spec.securityContext.runAsUser: Invalid value: -1: must be between 0 and 2147483647, inclusive"]);
+    assert_eq!(
+        check(p),
+        vec!["spec.securityContext.runAsUser: Invalid value: -1: must be between 0 and 2147483647, inclusive"]
+    );
 }
 
 #[test]
@@ -272,15 +244,12 @@ fn pod_update_may_not_add_containers() {
     let mut old = defaulted(pod(json!([nginx()])));
     old["metadata"]["resourceVersion"] = json!("1");
     let mut new = old.clone();
-    new["spec"]["containers"].as_array_mut().unwrap().push(json!({"name": "b", "image": "x", "imagePullPolicy": "Always", "terminationMessagePolicy": "File"}));
-    let errs: Vec<String> = validate("", "v1", "Pod", &new, Some(&old))
-        .iter()
-        .map(|e| e.to_string())
-        .collect();
-    assert_eq!(
-        errs,
-        vec!["spec.containers: Forbidden: pod updates may not add or remove containers"]
-    );
+    new["spec"]["containers"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"name": "b", "image": "x", "imagePullPolicy": "Always", "terminationMessagePolicy": "File"}));
+    let errs: Vec<String> = validate("", "v1", "Pod", &new, Some(&old)).iter().map(|e| e.to_string()).collect();
+    assert_eq!(errs, vec!["spec.containers: Forbidden: pod updates may not add or remove containers"]);
 }
 
 fn deployment(selector: Value, labels: Value) -> Value {
@@ -304,10 +273,7 @@ fn deployment_without_selector_reports_both_errors() {
 
 #[test]
 fn deployment_selector_must_match_template() {
-    let errs = check(deployment(
-        json!({"matchLabels": {"app": "x"}}),
-        json!({"app": "y"}),
-    ));
+    let errs = check(deployment(json!({"matchLabels": {"app": "x"}}), json!({"app": "y"})));
     assert_eq!(errs, vec!["spec.template.metadata.labels: Invalid value: map[string]string{\"app\":\"y\"}: `selector` does not match template `labels`"]);
 }
 
@@ -315,32 +281,27 @@ fn deployment_selector_must_match_template() {
 fn deployment_replicas_must_be_non_negative() {
     let mut d = deployment(json!({"matchLabels": {"app": "x"}}), json!({"app": "x"}));
     d["spec"]["replicas"] = json!(-1);
-    assert_eq!(
-        check(d),
-        vec!["spec.replicas: Invalid value: -1: must be greater than or equal to 0"]
-    );
+    assert_eq!(check(d), vec!["spec.replicas: Invalid value: -1: must be greater than or equal to 0"]);
 }
 
 #[test]
 fn deployment_template_restart_policy_must_be_always() {
     let mut d = deployment(json!({"matchLabels": {"app": "x"}}), json!({"app": "x"}));
     d["spec"]["template"]["spec"]["restartPolicy"] = json!("Never");
-    assert_eq!(check(d), vec!["spec.template.spec.restartPolicy: Unsupported value: \"Never\": supported values: \"Always\""]);
+    assert_eq!(
+        check(d),
+        vec!["spec.template.spec.restartPolicy: Unsupported value: \"Never\": supported values: \"Always\""]
+    );
 }
 
 #[test]
 fn deployment_selector_is_immutable() {
-    let mut old = defaulted(deployment(
-        json!({"matchLabels": {"app": "x"}}),
-        json!({"app": "x", "v": "1"}),
-    ));
+    let mut old = defaulted(deployment(json!({"matchLabels": {"app": "x"}}), json!({"app": "x", "v": "1"})));
     old["metadata"]["resourceVersion"] = json!("1");
     let mut new = old.clone();
     new["spec"]["selector"] = json!({"matchLabels": {"app": "x", "v": "1"}});
-    let errs: Vec<String> = validate("apps", "v1", "Deployment", &new, Some(&old))
-        .iter()
-        .map(|e| e.to_string())
-        .collect();
+    let errs: Vec<String> =
+        validate("apps", "v1", "Deployment", &new, Some(&old)).iter().map(|e| e.to_string()).collect();
     assert_eq!(errs, vec!["spec.selector: Invalid value: v1.LabelSelector{MatchLabels:map[string]string{\"app\":\"x\", \"v\":\"1\"}, MatchExpressions:[]v1.LabelSelectorRequirement(nil)}: field is immutable"]);
 }
 
@@ -368,12 +329,7 @@ fn job_template_restart_policy_always_is_unsupported() {
 fn cron_job_schedule_must_have_five_fields() {
     let c = json!({"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "c"},
         "spec": {"schedule": "* * *", "jobTemplate": {"spec": {"template": {"spec": {"restartPolicy": "OnFailure", "containers": [nginx()]}}}}}});
-    assert_eq!(
-        check(c),
-        vec![
-            "spec.schedule: Invalid value: \"* * *\": expected exactly 5 fields, found 3: [* * *]"
-        ]
-    );
+    assert_eq!(check(c), vec!["spec.schedule: Invalid value: \"* * *\": expected exactly 5 fields, found 3: [* * *]"]);
 }
 
 #[test]
@@ -381,15 +337,13 @@ fn service_port_out_of_range_and_defaults() {
     let s = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"}, "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}]}});
     assert!(check(s).is_empty());
     let s = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"}, "spec": {"ports": [{"port": 0, "targetPort": 80}]}});
-    assert_eq!(
-        check(s),
-        vec!["spec.ports[0].port: Invalid value: 0: must be between 1 and 65535, inclusive"]
-    );
+    assert_eq!(check(s), vec!["spec.ports[0].port: Invalid value: 0: must be between 1 and 65535, inclusive"]);
 }
 
 #[test]
 fn service_name_must_be_dns1035() {
-    let s = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "1web"}, "spec": {"ports": [{"port": 80}]}});
+    let s =
+        json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "1web"}, "spec": {"ports": [{"port": 80}]}});
     assert_eq!(check(s), vec!["metadata.name: Invalid value: \"1web\": a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')"]);
 }
 
@@ -408,31 +362,19 @@ fn config_map_key_must_be_valid() {
 #[test]
 fn namespace_name_must_be_a_label() {
     let n = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "a.b"}});
-    assert_eq!(
-        check(n),
-        vec!["metadata.name: Invalid value: \"a.b\": must not contain dots"]
-    );
+    assert_eq!(check(n), vec!["metadata.name: Invalid value: \"a.b\": must not contain dots"]);
 }
 
 #[test]
 fn namespaced_object_without_namespace_is_required() {
     let c = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}});
-    let errs: Vec<String> = validate("", "v1", "ConfigMap", &c, None)
-        .iter()
-        .map(|e| e.to_string())
-        .collect();
+    let errs: Vec<String> = validate("", "v1", "ConfigMap", &c, None).iter().map(|e| e.to_string()).collect();
     assert_eq!(errs, vec!["metadata.namespace: Required value"]);
 }
 
 #[test]
 fn aggregate_message_lists_all_errors() {
-    let errs = validate(
-        "",
-        "v1",
-        "Pod",
-        &defaulted(pod(json!([{"name": "A"}]))),
-        None,
-    );
+    let errs = validate("", "v1", "Pod", &defaulted(pod(json!([{"name": "A"}]))), None);
     assert_eq!(
         invalid_message("Pod", "p", &errs),
         "Pod \"p\" is invalid: [spec.containers[0].name: Invalid value: \"A\": a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?'), spec.containers[0].image: Required value]"
@@ -444,7 +386,5 @@ fn unknown_kinds_get_metadata_validation_only() {
     let o = json!({"metadata": {"name": "Bad_Name", "namespace": "ns"}, "spec": {"anything": 1}});
     let errs = validate("example.com", "v1", "Widget", &o, None);
     assert_eq!(errs.len(), 1);
-    assert!(errs[0]
-        .to_string()
-        .starts_with("metadata.name: Invalid value: \"Bad_Name\""));
+    assert!(errs[0].to_string().starts_with("metadata.name: Invalid value: \"Bad_Name\""));
 }

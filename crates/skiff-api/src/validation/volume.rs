@@ -57,25 +57,12 @@ const REQUIRED_FIELDS: &[(&str, &[(&str, &str)])] = &[
     ("cinder", &[("volumeID", "volumeID")]),
     ("quobyte", &[("volume", "volume")]),
     ("flexVolume", &[("driver", "driver")]),
-    (
-        "azureFile",
-        &[("secretName", "secretName"), ("shareName", "shareName")],
-    ),
+    ("azureFile", &[("secretName", "secretName"), ("shareName", "shareName")]),
     ("vsphereVolume", &[("volumePath", "volumePath")]),
     ("photonPersistentDisk", &[("pdID", "pdID")]),
     ("portworxVolume", &[("volumeID", "volumeID")]),
-    (
-        "azureDisk",
-        &[("diskName", "diskName"), ("diskURI", "diskURI")],
-    ),
-    (
-        "scaleIO",
-        &[
-            ("gateway", "gateway"),
-            ("system", "system"),
-            ("volumeName", "volumeName"),
-        ],
-    ),
+    ("azureDisk", &[("diskName", "diskName"), ("diskURI", "diskURI")]),
+    ("scaleIO", &[("gateway", "gateway"), ("system", "system"), ("volumeName", "volumeName")]),
 ];
 
 /// `validatePathNoBacksteps`.
@@ -100,11 +87,7 @@ pub fn validate_local_descending_path(target: &str, path: &str) -> Vec<FieldErro
 pub fn validate_local_non_reserved_path(target: &str, path: &str) -> Vec<FieldError> {
     let mut errs = validate_local_descending_path(target, path);
     if target.starts_with("..") && !target.starts_with("../") {
-        errs.push(FieldError::invalid(
-            path,
-            target,
-            "must not start with '..'",
-        ));
+        errs.push(FieldError::invalid(path, target, "must not start with '..'"));
     }
     errs
 }
@@ -135,13 +118,8 @@ fn validate_key_to_paths(src: &Value, path: &str) -> Vec<FieldError> {
     errs
 }
 
-const VOLUME_FIELD_PATHS: &[&str] = &[
-    "metadata.annotations",
-    "metadata.labels",
-    "metadata.name",
-    "metadata.namespace",
-    "metadata.uid",
-];
+const VOLUME_FIELD_PATHS: &[&str] =
+    &["metadata.annotations", "metadata.labels", "metadata.name", "metadata.namespace", "metadata.uid"];
 
 fn validate_downward_api_file(file: &Value, path: &str) -> Vec<FieldError> {
     let mut errs = Vec::new();
@@ -151,11 +129,7 @@ fn validate_downward_api_file(file: &Value, path: &str) -> Vec<FieldError> {
     }
     errs.extend(validate_local_non_reserved_path(p, &child(path, "path")));
     if let Some(fr) = get(file, "fieldRef") {
-        errs.extend(super::container::validate_object_field_selector(
-            fr,
-            VOLUME_FIELD_PATHS,
-            &child(path, "fieldRef"),
-        ));
+        errs.extend(super::container::validate_object_field_selector(fr, VOLUME_FIELD_PATHS, &child(path, "fieldRef")));
         if get(file, "resourceFieldRef").is_some() {
             errs.push(FieldError::invalid(
                 path,
@@ -164,16 +138,9 @@ fn validate_downward_api_file(file: &Value, path: &str) -> Vec<FieldError> {
             ));
         }
     } else if let Some(rr) = get(file, "resourceFieldRef") {
-        errs.extend(super::container::validate_resource_field_selector(
-            rr,
-            &child(path, "resourceFieldRef"),
-            true,
-        ));
+        errs.extend(super::container::validate_resource_field_selector(rr, &child(path, "resourceFieldRef"), true));
     } else {
-        errs.push(FieldError::required(
-            path,
-            "one of fieldRef and resourceFieldRef is required",
-        ));
+        errs.push(FieldError::required(path, "one of fieldRef and resourceFieldRef is required"));
     }
     errs.extend(validate_mode(file, "mode", path));
     errs
@@ -196,11 +163,7 @@ fn validate_projected(src: &Value, path: &str, errs: &mut Vec<FieldError>) {
                 for kp in arr(s, "items") {
                     let cur = str_of(kp, "path");
                     if !cur.is_empty() && !all_paths.insert(cur.to_string()) {
-                        errs.push(FieldError::invalid(
-                            path,
-                            str_of(s, "name"),
-                            "conflicting duplicate paths",
-                        ));
+                        errs.push(FieldError::invalid(path, str_of(s, "name"), "conflicting duplicate paths"));
                     }
                 }
             }
@@ -211,11 +174,7 @@ fn validate_projected(src: &Value, path: &str, errs: &mut Vec<FieldError>) {
                 errs.extend(validate_downward_api_file(f, &child(&sp, "downwardAPI")));
                 let cur = str_of(f, "path");
                 if !cur.is_empty() && !all_paths.insert(cur.to_string()) {
-                    errs.push(FieldError::invalid(
-                        path,
-                        cur,
-                        "conflicting duplicate paths",
-                    ));
+                    errs.push(FieldError::invalid(path, cur, "conflicting duplicate paths"));
                 }
             }
         }
@@ -248,30 +207,19 @@ fn validate_projected(src: &Value, path: &str, errs: &mut Vec<FieldError>) {
             n += 1;
         }
         if n > 1 {
-            errs.push(FieldError::forbidden(
-                &sp,
-                "may not specify more than 1 volume type per source",
-            ));
+            errs.push(FieldError::forbidden(&sp, "may not specify more than 1 volume type per source"));
         }
     }
 }
 
 /// `validateVolumeSource` for one volume.
-fn validate_volume_source(
-    vol: &Value,
-    path: &str,
-    vol_name: &str,
-    pod_name: Option<&str>,
-) -> Vec<FieldError> {
+fn validate_volume_source(vol: &Value, path: &str, vol_name: &str, pod_name: Option<&str>) -> Vec<FieldError> {
     let mut errs = Vec::new();
     let mut n = 0;
     for (k, err_name) in SOURCES {
         let Some(src) = get(vol, k) else { continue };
         if n > 0 {
-            errs.push(FieldError::forbidden(
-                child(path, err_name),
-                "may not specify more than 1 volume type",
-            ));
+            errs.push(FieldError::forbidden(child(path, err_name), "may not specify more than 1 volume type"));
             continue;
         }
         n += 1;
@@ -333,11 +281,7 @@ fn validate_volume_source(
                     errs.push(FieldError::required(child(&sp, "path"), ""));
                 }
                 if !p.starts_with('/') {
-                    errs.push(FieldError::invalid(
-                        child(&sp, "path"),
-                        p,
-                        "must be an absolute path",
-                    ));
+                    errs.push(FieldError::invalid(child(&sp, "path"), p, "must be an absolute path"));
                 }
             }
             "persistentVolumeClaim" => {
@@ -389,11 +333,8 @@ fn validate_volume_source(
                 if let Some((_, fields)) = REQUIRED_FIELDS.iter().find(|(s, _)| s == &other) {
                     for (jk, pk) in fields.iter() {
                         if str_of(src, jk).is_empty() {
-                            let base = if other == "gcePersistentDisk" {
-                                child(path, "persistentDisk")
-                            } else {
-                                sp.clone()
-                            };
+                            let base =
+                                if other == "gcePersistentDisk" { child(path, "persistentDisk") } else { sp.clone() };
                             errs.push(FieldError::required(child(&base, pk), ""));
                         }
                     }
@@ -459,10 +400,8 @@ pub fn validate_volumes<'a>(
 /// `ValidateVolumeDevices`.
 pub fn validate_volume_devices(ctr: &Value, volumes: &VolumeMap, path: &str) -> Vec<FieldError> {
     let mut errs = Vec::new();
-    let mounts: Vec<(&str, &str)> = arr(ctr, "volumeMounts")
-        .iter()
-        .map(|m| (str_of(m, "name"), str_of(m, "mountPath")))
-        .collect();
+    let mounts: Vec<(&str, &str)> =
+        arr(ctr, "volumeMounts").iter().map(|m| (str_of(m, "name"), str_of(m, "mountPath"))).collect();
     let mut paths = HashSet::new();
     let mut names = HashSet::new();
     for (i, dev) in arr(ctr, "volumeDevices").iter().enumerate() {
@@ -470,18 +409,13 @@ pub fn validate_volume_devices(ctr: &Value, volumes: &VolumeMap, path: &str) -> 
         let name = str_of(dev, "name");
         let dp = str_of(dev, "devicePath");
         let vol = volumes.get(name);
-        let is_pvc = vol
-            .map(|v| get(v, "persistentVolumeClaim").is_some() || get(v, "ephemeral").is_some())
-            .unwrap_or(false);
+        let is_pvc =
+            vol.map(|v| get(v, "persistentVolumeClaim").is_some() || get(v, "ephemeral").is_some()).unwrap_or(false);
         if name.is_empty() {
             errs.push(FieldError::required(child(&p, "name"), ""));
         }
         if names.contains(name) {
-            errs.push(FieldError::invalid(
-                child(&p, "name"),
-                name,
-                "must be unique",
-            ));
+            errs.push(FieldError::invalid(child(&p, "name"), name, "must be unique"));
         }
         if vol.is_some() && !is_pvc {
             errs.push(FieldError::invalid(
@@ -497,27 +431,15 @@ pub fn validate_volume_devices(ctr: &Value, volumes: &VolumeMap, path: &str) -> 
             errs.push(FieldError::required(child(&p, "devicePath"), ""));
         }
         if paths.contains(dp) {
-            errs.push(FieldError::invalid(
-                child(&p, "devicePath"),
-                dp,
-                "must be unique",
-            ));
+            errs.push(FieldError::invalid(child(&p, "devicePath"), dp, "must be unique"));
         }
         if !dp.is_empty() && !validate_path_no_backsteps(dp, "").is_empty() {
-            errs.push(FieldError::invalid(
-                child(&p, "devicePath"),
-                dp,
-                "can not contain backsteps ('..')",
-            ));
+            errs.push(FieldError::invalid(child(&p, "devicePath"), dp, "can not contain backsteps ('..')"));
         } else {
             paths.insert(dp);
         }
         if mounts.iter().any(|(n, _)| *n == name) {
-            errs.push(FieldError::invalid(
-                child(&p, "name"),
-                name,
-                "must not already exist in volumeMounts",
-            ));
+            errs.push(FieldError::invalid(child(&p, "name"), name, "must not already exist in volumeMounts"));
         }
         if mounts.iter().any(|(_, mp)| *mp == dp) {
             errs.push(FieldError::invalid(

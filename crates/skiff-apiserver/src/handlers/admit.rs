@@ -36,10 +36,7 @@ pub fn now_rfc3339() -> String {
 
 /// "`Pod in version "v1" cannot be handled as a Pod: …`", upstream's prefix for decoding failures.
 fn cannot_handle(r: &Resource, detail: impl std::fmt::Display) -> ApiError {
-    ApiError::BadRequest(format!(
-        "{} in version \"{}\" cannot be handled as a {}: {detail}",
-        r.kind, r.version, r.kind
-    ))
+    ApiError::BadRequest(format!("{} in version \"{}\" cannot be handled as a {}: {detail}", r.kind, r.version, r.kind))
 }
 
 /// Decodes a full object for `r` from a request body: parses it (JSON, YAML, protobuf), checks apiVersion/kind,
@@ -74,10 +71,7 @@ pub fn decode_object(
     let warnings = match (validation, strict.is_empty()) {
         (_, true) | (FieldValidation::Ignore, _) => vec![],
         (FieldValidation::Strict, false) => {
-            return Err(cannot_handle(
-                r,
-                skiff_api::schema::strict_errors_message(&strict),
-            ));
+            return Err(cannot_handle(r, skiff_api::schema::strict_errors_message(&strict)));
         }
         (FieldValidation::Warn, false) => strict.iter().map(ToString::to_string).collect(),
     };
@@ -89,10 +83,7 @@ pub fn decode_object(
 /// must match the endpoint, and the object goes through its typed form (pruning unknown fields).
 pub fn check_object(r: &Resource, mut obj: Value) -> ApiResult<Value> {
     if !obj.is_object() {
-        return Err(cannot_handle(
-            r,
-            "json: cannot unmarshal into Go value of type struct",
-        ));
+        return Err(cannot_handle(r, "json: cannot unmarshal into Go value of type struct"));
     }
     let gv = r.group_version();
     match obj.get("apiVersion").and_then(Value::as_str) {
@@ -121,16 +112,10 @@ pub fn check_object(r: &Resource, mut obj: Value) -> ApiResult<Value> {
 pub fn generate_name(prefix: &str) -> String {
     const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
     let mut rng = rand::thread_rng();
-    let suffix: String = (0..5)
-        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
-        .collect();
+    let suffix: String = (0..5).map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char).collect();
     // Upstream trims the prefix so the result stays within 63 characters.
     let max_prefix = 63 - 5;
-    let prefix = if prefix.len() > max_prefix {
-        &prefix[..max_prefix]
-    } else {
-        prefix
-    };
+    let prefix = if prefix.len() > max_prefix { &prefix[..max_prefix] } else { prefix };
     format!("{prefix}{suffix}")
 }
 
@@ -155,23 +140,14 @@ pub fn prepare_create_meta(r: &Resource, obj: &mut Value, ns: Option<&str>) -> A
     }
     let name = meta.get("name").and_then(Value::as_str).unwrap_or("");
     if name.is_empty() {
-        if let Some(g) = meta
-            .get("generateName")
-            .and_then(Value::as_str)
-            .filter(|g| !g.is_empty())
-        {
+        if let Some(g) = meta.get("generateName").and_then(Value::as_str).filter(|g| !g.is_empty()) {
             meta["name"] = json!(generate_name(g));
         }
     }
     meta["uid"] = json!(uuid::Uuid::new_v4().to_string());
     meta["creationTimestamp"] = json!(now_rfc3339());
     if let Some(m) = meta.as_object_mut() {
-        for k in [
-            "resourceVersion",
-            "deletionTimestamp",
-            "deletionGracePeriodSeconds",
-            "selfLink",
-        ] {
+        for k in ["resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"] {
             m.remove(k);
         }
     }
@@ -183,14 +159,8 @@ pub fn prepare_update_meta(obj: &mut Value, old: &Value) {
     if !obj.get("metadata").is_some_and(Value::is_object) {
         obj["metadata"] = json!({});
     }
-    for k in [
-        "uid",
-        "creationTimestamp",
-        "deletionTimestamp",
-        "deletionGracePeriodSeconds",
-        "namespace",
-        "generation",
-    ] {
+    for k in ["uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "namespace", "generation"]
+    {
         match old["metadata"].get(k) {
             Some(v) => obj["metadata"][k] = v.clone(),
             None => {
@@ -213,9 +183,6 @@ pub fn default_and_validate(r: &Resource, obj: &mut Value, old: Option<&Value>) 
     if errs.is_empty() {
         return Ok(());
     }
-    let name = obj
-        .pointer("/metadata/name")
-        .and_then(Value::as_str)
-        .unwrap_or("");
+    let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
     Err(ApiError::invalid(r, name, errs))
 }

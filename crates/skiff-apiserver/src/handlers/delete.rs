@@ -24,14 +24,8 @@ impl DeleteOptions {
             let v: Value = serde_json::from_slice(&ctx.body)
                 .map_err(|e| ApiError::BadRequest(format!("decoding DeleteOptions: {e}")))?;
             o.grace_period = v.get("gracePeriodSeconds").and_then(Value::as_i64);
-            o.uid = v
-                .pointer("/preconditions/uid")
-                .and_then(Value::as_str)
-                .map(String::from);
-            o.resource_version = v
-                .pointer("/preconditions/resourceVersion")
-                .and_then(Value::as_str)
-                .map(String::from);
+            o.uid = v.pointer("/preconditions/uid").and_then(Value::as_str).map(String::from);
+            o.resource_version = v.pointer("/preconditions/resourceVersion").and_then(Value::as_str).map(String::from);
             if let Some(p) = v.get("propagationPolicy").and_then(Value::as_str) {
                 check_propagation(p)?;
             }
@@ -57,11 +51,7 @@ fn check_propagation(p: &str) -> ApiResult<()> {
 
 /// Upstream returns the deleted object for these, and a `Status` for everything else.
 fn returns_deleted_object(r: &Resource) -> bool {
-    r.group.is_empty()
-        && matches!(
-            r.plural,
-            "pods" | "serviceaccounts" | "services" | "namespaces"
-        )
+    r.group.is_empty() && matches!(r.plural, "pods" | "serviceaccounts" | "services" | "namespaces")
 }
 
 fn success_status(r: &Resource, obj: &Value) -> Value {
@@ -88,12 +78,7 @@ pub async fn delete(ctx: &Ctx) -> ApiResult<Response<Body>> {
 }
 
 /// Deletes or starts deleting one object. Returns the object and whether it is gone.
-pub async fn delete_one(
-    ctx: &Ctx,
-    r: &'static Resource,
-    name: &str,
-    opts: &DeleteOptions,
-) -> ApiResult<(Value, bool)> {
+pub async fn delete_one(ctx: &Ctx, r: &'static Resource, name: &str, opts: &DeleteOptions) -> ApiResult<(Value, bool)> {
     let objs = ctx.objects();
     let ns = ctx.ns();
     let dry = ctx.dry_run()?;
@@ -106,18 +91,20 @@ pub async fn delete_one(
                 return Err(ApiError::conflict(
                     r,
                     name,
-                    format!(
-                    "Precondition failed: UID in precondition: {uid}, UID in object meta: {actual}"
-                ),
+                    format!("Precondition failed: UID in precondition: {uid}, UID in object meta: {actual}"),
                 ));
             }
         }
         let rv = objects::resource_version(&obj)?.unwrap_or(0);
         if let Some(want) = &opts.resource_version {
             if *want != rv.to_string() {
-                return Err(ApiError::conflict(r, name, format!(
+                return Err(ApiError::conflict(
+                    r,
+                    name,
+                    format!(
                     "Precondition failed: ResourceVersion in precondition: {want}, ResourceVersion in object meta: {rv}"
-                )));
+                ),
+                ));
             }
         }
         let plan = plan(r, &obj, opts);
@@ -161,28 +148,15 @@ enum Plan {
 
 fn plan(r: &Resource, obj: &Value, opts: &DeleteOptions) -> Plan {
     let meta = &obj["metadata"];
-    let has_finalizers = meta
-        .get("finalizers")
-        .and_then(Value::as_array)
-        .is_some_and(|f| !f.is_empty());
+    let has_finalizers = meta.get("finalizers").and_then(Value::as_array).is_some_and(|f| !f.is_empty());
     let is_ns = r.group.is_empty() && r.plural == "namespaces";
-    let ns_finalizers = is_ns
-        && obj
-            .pointer("/spec/finalizers")
-            .and_then(Value::as_array)
-            .is_some_and(|f| !f.is_empty());
+    let ns_finalizers =
+        is_ns && obj.pointer("/spec/finalizers").and_then(Value::as_array).is_some_and(|f| !f.is_empty());
     let already = meta.get("deletionTimestamp").is_some();
 
-    let grace = if r.group.is_empty() && r.plural == "pods" {
-        pod_grace(obj, opts)
-    } else {
-        0
-    };
+    let grace = if r.group.is_empty() && r.plural == "pods" { pod_grace(obj, opts) } else { 0 };
     if already {
-        let current = meta
-            .get("deletionGracePeriodSeconds")
-            .and_then(Value::as_i64)
-            .unwrap_or(0);
+        let current = meta.get("deletionGracePeriodSeconds").and_then(Value::as_i64).unwrap_or(0);
         // A shorter grace period may be asked for while terminating (the node agent's final delete uses 0).
         if grace < current {
             if grace == 0 && !has_finalizers {
@@ -214,24 +188,14 @@ fn mark(obj: &mut Value, grace: i64) {
 /// Upstream's pod grace period: the request's, else the pod's `terminationGracePeriodSeconds`; zero for pods
 /// that never reached a node or already finished, which are deleted at once.
 fn pod_grace(pod: &Value, opts: &DeleteOptions) -> i64 {
-    let unbound = pod
-        .pointer("/spec/nodeName")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .is_empty();
-    let phase = pod
-        .pointer("/status/phase")
-        .and_then(Value::as_str)
-        .unwrap_or("");
+    let unbound = pod.pointer("/spec/nodeName").and_then(Value::as_str).unwrap_or("").is_empty();
+    let phase = pod.pointer("/status/phase").and_then(Value::as_str).unwrap_or("");
     if unbound || phase == "Succeeded" || phase == "Failed" {
         return 0;
     }
     let g = opts
         .grace_period
-        .or_else(|| {
-            pod.pointer("/spec/terminationGracePeriodSeconds")
-                .and_then(Value::as_i64)
-        })
+        .or_else(|| pod.pointer("/spec/terminationGracePeriodSeconds").and_then(Value::as_i64))
         .unwrap_or(30);
     // Upstream turns a negative grace period into 1 second, to stay graceful.
     if g < 0 {
@@ -243,29 +207,15 @@ fn pod_grace(pod: &Value, opts: &DeleteOptions) -> i64 {
 
 /// After a write: an object marked for deletion whose finalizers are all gone (and, for pods, whose grace period
 /// is over) is removed. Returns the object as it now stands.
-pub async fn finish_if_finalized(
-    objs: &Objects,
-    r: &Resource,
-    ns: Option<&str>,
-    obj: &Value,
-) -> ApiResult<Value> {
+pub async fn finish_if_finalized(objs: &Objects, r: &Resource, ns: Option<&str>, obj: &Value) -> ApiResult<Value> {
     let meta = &obj["metadata"];
     if meta.get("deletionTimestamp").is_none() {
         return Ok(obj.clone());
     }
-    let has_finalizers = meta
-        .get("finalizers")
-        .and_then(Value::as_array)
-        .is_some_and(|f| !f.is_empty());
+    let has_finalizers = meta.get("finalizers").and_then(Value::as_array).is_some_and(|f| !f.is_empty());
     let ns_finalizers = r.plural == "namespaces"
-        && obj
-            .pointer("/spec/finalizers")
-            .and_then(Value::as_array)
-            .is_some_and(|f| !f.is_empty());
-    let grace = meta
-        .get("deletionGracePeriodSeconds")
-        .and_then(Value::as_i64)
-        .unwrap_or(0);
+        && obj.pointer("/spec/finalizers").and_then(Value::as_array).is_some_and(|f| !f.is_empty());
+    let grace = meta.get("deletionGracePeriodSeconds").and_then(Value::as_i64).unwrap_or(0);
     if has_finalizers || ns_finalizers || grace > 0 {
         return Ok(obj.clone());
     }
@@ -287,26 +237,11 @@ pub async fn delete_collection(ctx: &Ctx) -> ApiResult<Response<Body>> {
     let r = ctx.resource;
     let opts = ListOptions::from_ctx(ctx)?;
     let del = DeleteOptions::from_ctx(ctx)?;
-    let (items, revision, _) = collect(
-        ctx,
-        &ListOptions {
-            limit: 0,
-            continue_token: None,
-            ..opts
-        },
-    )
-    .await?;
+    let (items, revision, _) = collect(ctx, &ListOptions { limit: 0, continue_token: None, ..opts }).await?;
     let mut out = Vec::new();
     for item in items {
-        let name = item
-            .pointer("/metadata/name")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string();
-        let item_ns = item
-            .pointer("/metadata/namespace")
-            .and_then(Value::as_str)
-            .map(String::from);
+        let name = item.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
+        let item_ns = item.pointer("/metadata/namespace").and_then(Value::as_str).map(String::from);
         let sub = ctx.for_namespace(item_ns);
         match delete_one(&sub, r, &name, &del).await {
             Ok((o, _)) => out.push(o),

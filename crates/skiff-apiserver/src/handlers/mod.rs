@@ -55,9 +55,9 @@ impl Ctx {
         match self.query.get("dryRun") {
             None | Some("") => Ok(false),
             Some("All") => Ok(true),
-            Some(other) => Err(ApiError::BadRequest(format!(
-                "dryRun: Unsupported value: \"{other}\": supported values: \"All\""
-            ))),
+            Some(other) => {
+                Err(ApiError::BadRequest(format!("dryRun: Unsupported value: \"{other}\": supported values: \"All\"")))
+            }
         }
     }
 
@@ -71,17 +71,11 @@ impl Ctx {
     /// Upstream's NamespaceLifecycle admission: writes need an existing namespace that is not terminating.
     pub async fn check_namespace_accepts_writes(&self) -> ApiResult<()> {
         let Some(ns) = self.ns() else {
-            return Err(ApiError::BadRequest(
-                "the server could not find the requested resource".into(),
-            ));
+            return Err(ApiError::BadRequest("the server could not find the requested resource".into()));
         };
         let namespaces = registry::find("", "v1", "namespaces")
             .ok_or_else(|| ApiError::Internal("namespaces not registered".into()))?;
-        let obj = self
-            .objects()
-            .get(namespaces, None, ns)
-            .await?
-            .ok_or_else(|| ApiError::namespace_not_found(ns))?;
+        let obj = self.objects().get(namespaces, None, ns).await?.ok_or_else(|| ApiError::namespace_not_found(ns))?;
         if obj.pointer("/metadata/deletionTimestamp").is_some()
             || obj.pointer("/status/phase").and_then(Value::as_str) == Some("Terminating")
         {
@@ -104,20 +98,12 @@ pub async fn serve(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Response<Body>> {
-    let resource =
-        registry::find(&path.group, &path.version, &path.resource).ok_or(ApiError::NoRoute)?;
+    let resource = registry::find(&path.group, &path.version, &path.resource).ok_or(ApiError::NoRoute)?;
     if !resource.namespaced && path.namespace.is_some() {
         return Err(ApiError::NoRoute);
     }
     let watching = path.watch_prefix || query.flag("watch")?;
-    let ctx = Ctx {
-        server,
-        resource,
-        path,
-        query,
-        headers,
-        body,
-    };
+    let ctx = Ctx { server, resource, path, query, headers, body };
     if let Some(sub) = ctx.path.subresource.clone() {
         return subresources::serve(&ctx, method, &sub).await;
     }
@@ -140,9 +126,7 @@ pub async fn serve(
             if let Some(name) = ctx.path.name.clone() {
                 // `/watch/…/name` watches one object: the same as a fieldSelector on its name.
                 let mut c = ctx.clone();
-                c.query = c
-                    .query
-                    .with("fieldSelector", &format!("metadata.name={name}"));
+                c.query = c.query.with("fieldSelector", &format!("metadata.name={name}"));
                 c.path.name = None;
                 return watch::watch(c).await;
             }

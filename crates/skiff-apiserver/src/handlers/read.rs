@@ -27,10 +27,7 @@ impl ListOptions {
         let labels = LabelSelector::parse(q.get("labelSelector").unwrap_or(""))?;
         let fields = FieldSelector::parse(q.get("fieldSelector").unwrap_or(""), ctx.resource)?;
         let limit = q.int("limit")?.unwrap_or(0).max(0) as usize;
-        let resource_version = q
-            .get("resourceVersion")
-            .filter(|s| !s.is_empty())
-            .map(String::from);
+        let resource_version = q.get("resourceVersion").filter(|s| !s.is_empty()).map(String::from);
         let continue_token = match q.get("continue").filter(|s| !s.is_empty()) {
             None => None,
             Some(tok) => {
@@ -48,30 +45,23 @@ impl ListOptions {
             Some("NotOlderThan") => false,
             Some(other) => {
                 return Err(ApiError::BadRequest(format!(
-                    "resourceVersionMatch: Unsupported value: \"{other}\": supported values: \"Exact\", \"NotOlderThan\""
-                )))
+                "resourceVersionMatch: Unsupported value: \"{other}\": supported values: \"Exact\", \"NotOlderThan\""
+            )))
             }
         };
-        Ok(ListOptions {
-            labels,
-            fields,
-            limit,
-            continue_token,
-            resource_version,
-            exact,
-        })
+        Ok(ListOptions { labels, fields, limit, continue_token, resource_version, exact })
     }
 
     pub fn matches(&self, obj: &Value) -> bool {
-        self.labels
-            .matches(obj.pointer("/metadata/labels").and_then(Value::as_object))
-            && self.fields.matches(obj)
+        self.labels.matches(obj.pointer("/metadata/labels").and_then(Value::as_object)) && self.fields.matches(obj)
     }
 }
 
 fn decode_continue(tok: &str) -> ApiResult<(i64, String)> {
     let bad = || {
-        ApiError::BadRequest("continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)".into())
+        ApiError::BadRequest(
+            "continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)".into(),
+        )
     };
     let raw = base64::engine::general_purpose::URL_SAFE
         .decode(tok)
@@ -90,10 +80,7 @@ fn encode_continue(rv: i64, start: &str) -> String {
 
 pub async fn get(ctx: &Ctx) -> ApiResult<Response<Body>> {
     let name = ctx.name()?;
-    let obj = ctx
-        .objects()
-        .get_or_404(ctx.resource, ctx.ns(), name)
-        .await?;
+    let obj = ctx.objects().get_or_404(ctx.resource, ctx.ns(), name).await?;
     Ok(respond_object(ctx, 200, &obj))
 }
 
@@ -101,33 +88,15 @@ pub async fn get(ctx: &Ctx) -> ApiResult<Response<Body>> {
 pub fn respond_object(ctx: &Ctx, code: u16, obj: &Value) -> Response<Body> {
     match http::wants_table(&ctx.headers) {
         Some(v) => {
-            let rv = obj
-                .pointer("/metadata/resourceVersion")
-                .cloned()
-                .unwrap_or(json!(""));
-            http::json(
-                code,
-                &table(
-                    ctx,
-                    v,
-                    std::slice::from_ref(obj),
-                    json!({"resourceVersion": rv}),
-                    true,
-                ),
-            )
+            let rv = obj.pointer("/metadata/resourceVersion").cloned().unwrap_or(json!(""));
+            http::json(code, &table(ctx, v, std::slice::from_ref(obj), json!({"resourceVersion": rv}), true))
         }
         None => http::json(code, obj),
     }
 }
 
 /// Builds a `meta.k8s.io` Table of `items`.
-pub fn table(
-    ctx: &Ctx,
-    version: &str,
-    items: &[Value],
-    metadata: Value,
-    with_columns: bool,
-) -> Value {
+pub fn table(ctx: &Ctx, version: &str, items: &[Value], metadata: Value, with_columns: bool) -> Value {
     let r = ctx.resource;
     let now = chrono::Utc::now();
     let include = ctx.query.get("includeObject").unwrap_or("Metadata");
@@ -176,19 +145,16 @@ pub fn with_type_meta(r: &Resource, obj: &Value) -> Value {
 }
 
 /// Lists the matching objects at one revision. Returns items, the revision, and a continue token.
-pub async fn collect(
-    ctx: &Ctx,
-    opts: &ListOptions,
-) -> ApiResult<(Vec<Value>, i64, Option<String>)> {
+pub async fn collect(ctx: &Ctx, opts: &ListOptions) -> ApiResult<(Vec<Value>, i64, Option<String>)> {
     let r = ctx.resource;
     let objs = ctx.objects();
     let ns = ctx.ns();
     let prefix = objects::prefix(r, ns);
     let mut revision = match (&opts.continue_token, &opts.resource_version) {
         (Some((rv, _)), _) => *rv,
-        (None, Some(rv)) if opts.exact => rv
-            .parse::<i64>()
-            .map_err(|_| ApiError::BadRequest(format!("invalid resource version: {rv}")))?,
+        (None, Some(rv)) if opts.exact => {
+            rv.parse::<i64>().map_err(|_| ApiError::BadRequest(format!("invalid resource version: {rv}")))?
+        }
         (None, None) if opts.exact => {
             return Err(ApiError::BadRequest(
                 "resourceVersionMatch is forbidden unless resourceVersion is provided".into(),
@@ -205,16 +171,9 @@ pub async fn collect(
             return Ok((items, if revision == 0 { rev } else { revision }, None));
         }
     }
-    let mut after: Option<String> = opts
-        .continue_token
-        .as_ref()
-        .map(|(_, start)| format!("{prefix}{start}"));
+    let mut after: Option<String> = opts.continue_token.as_ref().map(|(_, start)| format!("{prefix}{start}"));
     let mut items = Vec::new();
-    let chunk = if opts.limit == 0 {
-        0
-    } else {
-        opts.limit.max(500)
-    };
+    let chunk = if opts.limit == 0 { 0 } else { opts.limit.max(500) };
     loop {
         let page = objs.list(r, ns, after.as_deref(), revision, chunk).await.map_err(|e| match e {
             ApiError::Expired(_) if opts.continue_token.is_some() => ApiError::Expired(
@@ -231,15 +190,9 @@ pub async fn collect(
             }
             items.push(obj);
             if opts.limit > 0 && items.len() == opts.limit {
-                let last_name = items
-                    .last()
-                    .and_then(|o| o.pointer("/metadata/name"))
-                    .and_then(Value::as_str)
-                    .unwrap_or("");
-                let last_ns = items
-                    .last()
-                    .and_then(|o| o.pointer("/metadata/namespace"))
-                    .and_then(Value::as_str);
+                let last_name =
+                    items.last().and_then(|o| o.pointer("/metadata/name")).and_then(Value::as_str).unwrap_or("");
+                let last_ns = items.last().and_then(|o| o.pointer("/metadata/namespace")).and_then(Value::as_str);
                 let more = i + 1 < page_len || keys_more;
                 if !more {
                     return Ok((items, revision, None));

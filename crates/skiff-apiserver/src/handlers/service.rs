@@ -17,60 +17,28 @@ pub fn held(obj: &Value) -> (Vec<String>, Vec<u32>) {
     let mut ips: Vec<String> = obj
         .pointer("/spec/clusterIPs")
         .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(String::from)
-                .collect()
-        })
+        .map(|a| a.iter().filter_map(Value::as_str).map(String::from).collect())
         .unwrap_or_default();
     if ips.is_empty() {
-        ips.extend(
-            obj.pointer("/spec/clusterIP")
-                .and_then(Value::as_str)
-                .map(String::from),
-        );
+        ips.extend(obj.pointer("/spec/clusterIP").and_then(Value::as_str).map(String::from));
     }
     let ports = obj
         .pointer("/spec/ports")
         .and_then(Value::as_array)
-        .map(|ps| {
-            ps.iter()
-                .filter_map(|p| p.get("nodePort").and_then(Value::as_u64))
-                .map(|p| p as u32)
-                .collect()
-        })
+        .map(|ps| ps.iter().filter_map(|p| p.get("nodePort").and_then(Value::as_u64)).map(|p| p as u32).collect())
         .unwrap_or_default();
     (ips, ports)
 }
 
 /// Allocates the cluster IP and node ports a new Service needs, writing them into `obj`.
 pub async fn allocate(store: &dyn Store, r: &Resource, obj: &mut Value) -> ApiResult<()> {
-    let name = obj
-        .pointer("/metadata/name")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
-    let owner = format!(
-        "{}/{}",
-        obj.pointer("/metadata/namespace")
-            .and_then(Value::as_str)
-            .unwrap_or(""),
-        name
-    );
-    let ty = obj
-        .pointer("/spec/type")
-        .and_then(Value::as_str)
-        .unwrap_or("ClusterIP")
-        .to_string();
+    let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
+    let owner = format!("{}/{}", obj.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or(""), name);
+    let ty = obj.pointer("/spec/type").and_then(Value::as_str).unwrap_or("ClusterIP").to_string();
     if ty == "ExternalName" {
         return Ok(());
     }
-    let requested = obj
-        .pointer("/spec/clusterIP")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
+    let requested = obj.pointer("/spec/clusterIP").and_then(Value::as_str).unwrap_or("").to_string();
     let ip = match requested.as_str() {
         "None" => "None".to_string(),
         "" => allocators::allocate_ip(store, &owner).await?,
@@ -89,10 +57,7 @@ pub async fn allocate(store: &dyn Store, r: &Resource, obj: &mut Value) -> ApiRe
     obj["spec"]["clusterIP"] = json!(ip);
     obj["spec"]["clusterIPs"] = json!([ip]);
     if ty == "NodePort" || ty == "LoadBalancer" {
-        let count = obj
-            .pointer("/spec/ports")
-            .and_then(Value::as_array)
-            .map_or(0, Vec::len);
+        let count = obj.pointer("/spec/ports").and_then(Value::as_array).map_or(0, Vec::len);
         for i in 0..count {
             let port = &mut obj["spec"]["ports"][i];
             match port.get("nodePort").and_then(Value::as_u64) {

@@ -45,19 +45,12 @@ pub async fn serve(ctx: &Ctx, method: &Method, sub: &str) -> ApiResult<Response<
 /// The `autoscaling/v1` Scale view of a workload.
 fn scale_of(obj: &Value) -> Value {
     let m = &obj["metadata"];
-    let selector = obj
-        .pointer("/spec/selector/matchLabels")
-        .and_then(Value::as_object)
-        .map(|l| {
-            let mut pairs: Vec<String> = l
-                .iter()
-                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
-                .collect();
-            pairs.sort();
-            pairs.join(",")
-        });
-    let mut status =
-        json!({"replicas": obj.pointer("/status/replicas").cloned().unwrap_or(json!(0))});
+    let selector = obj.pointer("/spec/selector/matchLabels").and_then(Value::as_object).map(|l| {
+        let mut pairs: Vec<String> = l.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or(""))).collect();
+        pairs.sort();
+        pairs.join(",")
+    });
+    let mut status = json!({"replicas": obj.pointer("/status/replicas").cloned().unwrap_or(json!(0))});
     if let Some(sel) = selector.filter(|s| !s.is_empty()) {
         status["selector"] = json!(sel);
     }
@@ -81,22 +74,16 @@ async fn scale_write(ctx: &Ctx, is_patch: bool) -> ApiResult<Response<Body>> {
         let current = scale_of(&old);
         let wanted = if is_patch {
             let pt = PatchType::from_content_type(&ctx.content_type()).ok_or_else(|| {
-                ApiError::UnsupportedMediaType(format!(
-                    "unsupported patch type {}",
-                    ctx.content_type()
-                ))
+                ApiError::UnsupportedMediaType(format!("unsupported patch type {}", ctx.content_type()))
             })?;
-            skiff_api::patch::apply(pt, &current, &ctx.body, "autoscaling", "v1", "Scale")
-                .map_err(patch_error)?
+            skiff_api::patch::apply(pt, &current, &ctx.body, "autoscaling", "v1", "Scale").map_err(patch_error)?
         } else {
             serde_json::from_slice::<Value>(&ctx.body)
                 .map_err(|e| ApiError::BadRequest(format!("decoding Scale: {e}")))?
         };
         let replicas = match wanted.pointer("/spec/replicas") {
             None | Some(Value::Null) => 0,
-            Some(v) => v
-                .as_i64()
-                .ok_or_else(|| ApiError::BadRequest("spec.replicas must be an integer".into()))?,
+            Some(v) => v.as_i64().ok_or_else(|| ApiError::BadRequest("spec.replicas must be an integer".into()))?,
         };
         if replicas < 0 {
             let err = skiff_api::field::FieldError::invalid(
@@ -108,18 +95,12 @@ async fn scale_write(ctx: &Ctx, is_patch: bool) -> ApiResult<Response<Body>> {
                 group: "autoscaling".into(),
                 kind: "Scale".into(),
                 name: name.into(),
-                message: skiff_api::field::invalid_message(
-                    "Scale.autoscaling",
-                    name,
-                    std::slice::from_ref(&err),
-                ),
+                message: skiff_api::field::invalid_message("Scale.autoscaling", name, std::slice::from_ref(&err)),
                 causes: vec![err],
             });
         }
-        let precondition = wanted
-            .pointer("/metadata/resourceVersion")
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty());
+        let precondition =
+            wanted.pointer("/metadata/resourceVersion").and_then(Value::as_str).filter(|s| !s.is_empty());
         let mut new = old.clone();
         new["spec"]["replicas"] = json!(replicas);
         if let Some(rv) = precondition {
@@ -137,17 +118,11 @@ async fn scale_write(ctx: &Ctx, is_patch: bool) -> ApiResult<Response<Body>> {
 async fn bind(ctx: &Ctx) -> ApiResult<Response<Body>> {
     let r = ctx.resource;
     let name = ctx.name()?;
-    let binding: Value = serde_json::from_slice(&ctx.body)
-        .map_err(|e| ApiError::BadRequest(format!("decoding Binding: {e}")))?;
-    let node = binding
-        .pointer("/target/name")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
+    let binding: Value =
+        serde_json::from_slice(&ctx.body).map_err(|e| ApiError::BadRequest(format!("decoding Binding: {e}")))?;
+    let node = binding.pointer("/target/name").and_then(Value::as_str).unwrap_or("").to_string();
     if node.is_empty() {
-        return Err(ApiError::BadRequest(
-            "Binding target name is required".into(),
-        ));
+        return Err(ApiError::BadRequest("Binding target name is required".into()));
     }
     for _ in 0..8 {
         let old = ctx.objects().get_or_404(r, ctx.ns(), name).await?;
@@ -158,28 +133,14 @@ async fn bind(ctx: &Ctx) -> ApiResult<Response<Body>> {
                 format!("pod {name} is being deleted, cannot be assigned to a host"),
             ));
         }
-        if let Some(current) = old
-            .pointer("/spec/nodeName")
-            .and_then(Value::as_str)
-            .filter(|n| !n.is_empty())
-        {
-            return Err(ApiError::conflict(
-                r,
-                name,
-                format!("pod {name} is already assigned to node \"{current}\""),
-            ));
+        if let Some(current) = old.pointer("/spec/nodeName").and_then(Value::as_str).filter(|n| !n.is_empty()) {
+            return Err(ApiError::conflict(r, name, format!("pod {name} is already assigned to node \"{current}\"")));
         }
         let mut new = old.clone();
         new["spec"]["nodeName"] = json!(node);
         let cond = json!({"type": "PodScheduled", "status": "True", "lastProbeTime": null, "lastTransitionTime": admit::now_rfc3339()});
-        let conds = new["status"]["conditions"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
-        let mut conds: Vec<Value> = conds
-            .into_iter()
-            .filter(|c| c["type"] != "PodScheduled")
-            .collect();
+        let conds = new["status"]["conditions"].as_array().cloned().unwrap_or_default();
+        let mut conds: Vec<Value> = conds.into_iter().filter(|c| c["type"] != "PodScheduled").collect();
         conds.push(cond);
         new["status"]["conditions"] = Value::Array(conds);
         let rv = crate::objects::resource_version(&old)?.unwrap_or(0);

@@ -34,9 +34,7 @@ pub async fn watch(ctx: Ctx) -> ApiResult<Response<Body>> {
     let (initial, start) = match rv.as_deref() {
         None | Some("0") => (true, None),
         Some(s) => {
-            let n: i64 = s
-                .parse()
-                .map_err(|_| ApiError::BadRequest(format!("invalid resource version: {s}")))?;
+            let n: i64 = s.parse().map_err(|_| ApiError::BadRequest(format!("invalid resource version: {s}")))?;
             (send_initial, Some(n))
         }
     };
@@ -44,13 +42,7 @@ pub async fn watch(ctx: Ctx) -> ApiResult<Response<Body>> {
     let from = if initial {
         let (items, rev, _) = collect(
             &ctx,
-            &ListOptions {
-                limit: 0,
-                continue_token: None,
-                resource_version: None,
-                exact: false,
-                ..opts.clone()
-            },
+            &ListOptions { limit: 0, continue_token: None, resource_version: None, exact: false, ..opts.clone() },
         )
         .await?;
         initial_items = items;
@@ -66,22 +58,12 @@ pub async fn watch(ctx: Ctx) -> ApiResult<Response<Body>> {
         let line = |kind: &str, obj: &Value| -> Bytes {
             let object = match table_version {
                 Some(v) => {
-                    let rv = obj
-                        .pointer("/metadata/resourceVersion")
-                        .cloned()
-                        .unwrap_or(json!(""));
-                    table(
-                        &ctx,
-                        v,
-                        std::slice::from_ref(obj),
-                        json!({"resourceVersion": rv}),
-                        true,
-                    )
+                    let rv = obj.pointer("/metadata/resourceVersion").cloned().unwrap_or(json!(""));
+                    table(&ctx, v, std::slice::from_ref(obj), json!({"resourceVersion": rv}), true)
                 }
                 None => with_type_meta(ctx.resource, obj),
             };
-            let mut b =
-                serde_json::to_vec(&json!({"type": kind, "object": object})).unwrap_or_default();
+            let mut b = serde_json::to_vec(&json!({"type": kind, "object": object})).unwrap_or_default();
             b.push(b'\n');
             Bytes::from(b)
         };
@@ -91,8 +73,7 @@ pub async fn watch(ctx: Ctx) -> ApiResult<Response<Body>> {
                 meta["annotations"] = json!({"k8s.io/initial-events-end": "true"});
             }
             let obj = json!({"kind": ctx.resource.kind, "apiVersion": ctx.resource.group_version(), "metadata": meta});
-            let mut b =
-                serde_json::to_vec(&json!({"type": "BOOKMARK", "object": obj})).unwrap_or_default();
+            let mut b = serde_json::to_vec(&json!({"type": "BOOKMARK", "object": obj})).unwrap_or_default();
             b.push(b'\n');
             Bytes::from(b)
         };
@@ -107,7 +88,7 @@ pub async fn watch(ctx: Ctx) -> ApiResult<Response<Body>> {
         let mut stream = match store.watch(&prefix, from).await {
             Ok(s) => s,
             Err(e) => {
-                let _ = tx.send(error_line(&ApiError::from(e))).await;
+                let _ = tx.send(error_line(&watch_error(e))).await;
                 return;
             }
         };
@@ -126,7 +107,7 @@ pub async fn watch(ctx: Ctx) -> ApiResult<Response<Body>> {
                 batch = stream.next() => {
                     let events = match batch {
                         None => return,
-                        Some(Err(e)) => { let _ = tx.send(error_line(&ApiError::from(e))).await; return; }
+                        Some(Err(e)) => { let _ = tx.send(error_line(&watch_error(e))).await; return; }
                         Some(Ok(evs)) => evs,
                     };
                     for ev in events {
@@ -138,24 +119,26 @@ pub async fn watch(ctx: Ctx) -> ApiResult<Response<Body>> {
             }
         }
     });
-    let body = StreamBody::new(
-        tokio_stream::wrappers::ReceiverStream::new(rx).map(|b| Ok(Frame::data(b))),
-    );
+    let body = StreamBody::new(tokio_stream::wrappers::ReceiverStream::new(rx).map(|b| Ok(Frame::data(b))));
     let mut resp = Response::new(BodyExt::boxed_unsync(body));
-    resp.headers_mut().insert(
-        ::http::header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    resp.headers_mut().insert(
-        ::http::header::CACHE_CONTROL,
-        HeaderValue::from_static("no-cache, private"),
-    );
+    resp.headers_mut().insert(::http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp.headers_mut().insert(::http::header::CACHE_CONTROL, HeaderValue::from_static("no-cache, private"));
     Ok(resp)
 }
 
+/// Store errors as a watch reports them. A watch "from resourceVersion N" starts at revision N+1, but upstream
+/// names N in its message.
+fn watch_error(e: skiff_store::StoreError) -> ApiError {
+    match e {
+        skiff_store::StoreError::Compacted { requested, compacted } => {
+            ApiError::Expired(format!("too old resource version: {} ({compacted})", requested - 1))
+        }
+        other => ApiError::from(other),
+    }
+}
+
 fn error_line(e: &ApiError) -> Bytes {
-    let mut b =
-        serde_json::to_vec(&json!({"type": "ERROR", "object": e.status()})).unwrap_or_default();
+    let mut b = serde_json::to_vec(&json!({"type": "ERROR", "object": e.status()})).unwrap_or_default();
     b.push(b'\n');
     Bytes::from(b)
 }

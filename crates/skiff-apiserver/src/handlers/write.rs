@@ -35,11 +35,7 @@ pub async fn create(ctx: &Ctx) -> ApiResult<Response<Body>> {
     if allocates {
         service::allocate(store.as_ref(), r, &mut obj).await?;
     }
-    let name = obj
-        .pointer("/metadata/name")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
+    let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
     let result = match admit::default_and_validate(r, &mut obj, None) {
         Ok(()) if dry_run => Ok(obj.clone()),
         Ok(()) => ctx.objects().create(r, ctx.ns(), &name, &obj).await,
@@ -50,12 +46,7 @@ pub async fn create(ctx: &Ctx) -> ApiResult<Response<Body>> {
         service::release(store.as_ref(), &obj).await?;
     }
     let created = result?;
-    tracing::debug!(
-        resource = r.plural,
-        ns = ctx.ns().unwrap_or(""),
-        name,
-        "created"
-    );
+    tracing::debug!(resource = r.plural, ns = ctx.ns().unwrap_or(""), name, "created");
     let mut resp = respond_object(ctx, 201, &created);
     http::add_warnings(&mut resp, &warnings);
     Ok(resp)
@@ -76,11 +67,7 @@ pub async fn update(ctx: &Ctx) -> ApiResult<Response<Body>> {
         }
     }
     if r.namespaced {
-        if let Some(n) = obj
-            .pointer("/metadata/namespace")
-            .and_then(Value::as_str)
-            .filter(|n| !n.is_empty())
-        {
+        if let Some(n) = obj.pointer("/metadata/namespace").and_then(Value::as_str).filter(|n| !n.is_empty()) {
             if Some(n) != ctx.ns() {
                 return Err(ApiError::BadRequest(
                     "the namespace of the provided object does not match the namespace sent on the request".into(),
@@ -97,12 +84,7 @@ pub async fn update(ctx: &Ctx) -> ApiResult<Response<Body>> {
 
 /// Prepares `new` against `old` for the main resource or its status, checks the resourceVersion precondition,
 /// defaults, validates and writes it.
-async fn apply_update(
-    ctx: &Ctx,
-    old: &Value,
-    mut new: Value,
-    subresource: Option<&str>,
-) -> ApiResult<Response<Body>> {
+async fn apply_update(ctx: &Ctx, old: &Value, mut new: Value, subresource: Option<&str>) -> ApiResult<Response<Body>> {
     let updated = prepare_and_write(ctx, ctx.resource, old, &mut new, subresource).await?;
     Ok(respond_object(ctx, 200, &updated))
 }
@@ -114,11 +96,7 @@ pub async fn prepare_and_write(
     new: &mut Value,
     subresource: Option<&str>,
 ) -> ApiResult<Value> {
-    let name = old
-        .pointer("/metadata/name")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
+    let name = old.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
     let old_rv = objects::resource_version(old)?.unwrap_or(0);
     if let Some(rv) = objects::resource_version(new)? {
         if rv != old_rv {
@@ -166,8 +144,7 @@ pub async fn patch(ctx: &Ctx) -> ApiResult<Response<Body>> {
         attempt += 1;
         let old = ctx.objects().get_or_404(r, ctx.ns(), name).await?;
         let patched =
-            skiff_api::patch::apply(patch_type, &old, &ctx.body, r.group, r.version, r.kind)
-                .map_err(patch_error)?;
+            skiff_api::patch::apply(patch_type, &old, &ctx.body, r.group, r.version, r.kind).map_err(patch_error)?;
         let warnings = patch_field_validation(ctx, patch_type, validation, &patched)?;
         let new = admit::check_object(r, patched)?;
         let had_precondition = patch_sets_resource_version(&ctx.body);
@@ -177,9 +154,7 @@ pub async fn patch(ctx: &Ctx) -> ApiResult<Response<Body>> {
             new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"].clone();
         }
         match prepare_and_write(ctx, r, &old, &mut new, subresource.as_deref()).await {
-            Err(ApiError::Conflict { .. }) if !had_precondition && attempt < PATCH_RETRIES => {
-                continue
-            }
+            Err(ApiError::Conflict { .. }) if !had_precondition && attempt < PATCH_RETRIES => continue,
             Err(e) => return Err(e),
             Ok(v) => {
                 let mut resp = respond_object(ctx, 200, &v);
@@ -198,12 +173,7 @@ fn patch_sets_resource_version(body: &[u8]) -> bool {
 }
 
 pub fn patch_error(e: skiff_api::patch::PatchError) -> ApiError {
-    ApiError::Raw {
-        code: e.code(),
-        reason: e.reason(),
-        message: e.status_message(),
-        details: None,
-    }
+    ApiError::Raw { code: e.code(), reason: e.reason(), message: e.status_message(), details: None }
 }
 
 /// Field validation of a patch: violations in the body itself and unknown fields of the patched object.

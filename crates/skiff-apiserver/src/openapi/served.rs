@@ -25,10 +25,5 @@ pub const SERVED: &[(&str, &str, &str, &[&str])] = &[
     ("coordination.k8s.io", "v1", "leases", &[]),
     ("discovery.k8s.io", "v1", "endpointslices", &[]),
     ("events.k8s.io", "v1", "events", &[]),
-    (
-        "apiextensions.k8s.io",
-        "v1",
-        "customresourcedefinitions",
-        &[],
-    ),
+    ("apiextensions.k8s.io", "v1", "customresourcedefinitions", &[]),
 ];

@@ -54,8 +54,7 @@ pub fn decode_events(rev: u64, buf: &[u8]) -> Result<Vec<Event>, StoreError> {
             1 => EventType::Delete,
             other => return Err(r.corrupt(format!("unknown event kind {other}"))),
         };
-        let key = String::from_utf8(r.bytes()?.to_vec())
-            .map_err(|_| r.corrupt("key is not UTF-8".into()))?;
+        let key = String::from_utf8(r.bytes()?.to_vec()).map_err(|_| r.corrupt("key is not UTF-8".into()))?;
         let kv = r.kv_fields(&key)?;
         let prev = match r.u8()? {
             0 => None,
@@ -85,18 +84,12 @@ struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     fn corrupt(&self, detail: String) -> StoreError {
-        StoreError::Corrupt {
-            what: self.what.to_string(),
-            detail,
-        }
+        StoreError::Corrupt { what: self.what.to_string(), detail }
     }
 
     fn take(&mut self, n: usize) -> Result<&'a [u8], StoreError> {
         if self.buf.len() < n {
-            return Err(self.corrupt(format!(
-                "truncated: wanted {n} bytes, {} left",
-                self.buf.len()
-            )));
+            return Err(self.corrupt(format!("truncated: wanted {n} bytes, {} left", self.buf.len())));
         }
         let (head, tail) = self.buf.split_at(n);
         self.buf = tail;
@@ -141,39 +134,21 @@ mod tests {
     use super::*;
 
     fn kv(key: &str, rev: i64) -> KeyValue {
-        KeyValue {
-            key: key.into(),
-            value: Bytes::from_static(b"v"),
-            create_revision: 1,
-            mod_revision: rev,
-            version: 2,
-        }
+        KeyValue { key: key.into(), value: Bytes::from_static(b"v"), create_revision: 1, mod_revision: rev, version: 2 }
     }
 
     #[test]
     fn events_round_trip() {
         let evs = vec![
-            Event {
-                kind: EventType::Put,
-                kv: kv("/a", 5),
-                prev: Some(kv("/a", 4)),
-            },
-            Event {
-                kind: EventType::Delete,
-                kv: kv("/b", 5),
-                prev: None,
-            },
+            Event { kind: EventType::Put, kv: kv("/a", 5), prev: Some(kv("/a", 4)) },
+            Event { kind: EventType::Delete, kv: kv("/b", 5), prev: None },
         ];
         assert_eq!(decode_events(5, &encode_events(&evs)).unwrap(), evs);
     }
 
     #[test]
     fn truncated_record_is_an_error_not_a_panic() {
-        let evs = vec![Event {
-            kind: EventType::Put,
-            kv: kv("/a", 5),
-            prev: None,
-        }];
+        let evs = vec![Event { kind: EventType::Put, kv: kv("/a", 5), prev: None }];
         let buf = encode_events(&evs);
         for cut in 0..buf.len() - 1 {
             assert!(decode_events(5, &buf[..cut + 1]).is_err() || cut + 1 == buf.len());

@@ -15,10 +15,7 @@ pub struct History {
 impl History {
     /// An empty history that covers revisions from `start` on (nothing before `start` is in memory).
     pub fn new(start: i64) -> Self {
-        History {
-            start,
-            events: VecDeque::new(),
-        }
+        History { start, events: VecDeque::new() }
     }
 
     pub fn covers(&self, from: i64) -> bool {

@@ -15,9 +15,7 @@ mod codec;
 mod history;
 mod writer;
 
-use crate::{
-    Event, KeyValue, RangeRequest, RangeResponse, Store, StoreError, Txn, TxnResponse, WatchStream,
-};
+use crate::{Event, KeyValue, RangeRequest, RangeResponse, Store, StoreError, Txn, TxnResponse, WatchStream};
 use async_trait::async_trait;
 use history::History;
 use redb::{Database, ReadableTable, TableDefinition};
@@ -73,8 +71,7 @@ impl EmbeddedStore {
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
         std::fs::create_dir_all(dir).map_err(|e| io(format!("creating {}: {e}", dir.display())))?;
         let path = dir.join("store.redb");
-        let db =
-            Database::create(&path).map_err(|e| io(format!("opening {}: {e}", path.display())))?;
+        let db = Database::create(&path).map_err(|e| io(format!("opening {}: {e}", path.display())))?;
 
         // Make sure the tables exist so that read transactions can open them.
         let wtx = db.begin_write().map_err(io)?;
@@ -87,14 +84,8 @@ impl EmbeddedStore {
 
         let rtx = db.begin_read().map_err(io)?;
         let meta = rtx.open_table(META).map_err(io)?;
-        let revision = meta
-            .get("revision")
-            .map_err(io)?
-            .map_or(0, |v| v.value() as i64);
-        let compacted = meta
-            .get("compacted")
-            .map_err(io)?
-            .map_or(0, |v| v.value() as i64);
+        let revision = meta.get("revision").map_err(io)?.map_or(0, |v| v.value() as i64);
+        let compacted = meta.get("compacted").map_err(io)?.map_or(0, |v| v.value() as i64);
         let mut kv = BTreeMap::new();
         for entry in rtx.open_table(KV).map_err(io)?.iter().map_err(io)? {
             let (k, v) = entry.map_err(io)?;
@@ -108,12 +99,7 @@ impl EmbeddedStore {
 
         let inner = Arc::new(Inner {
             db,
-            state: RwLock::new(State {
-                kv,
-                history: History::new(revision + 1),
-                revision,
-                compacted,
-            }),
+            state: RwLock::new(State { kv, history: History::new(revision + 1), revision, compacted }),
             revision: watch::channel(revision).0,
         });
         let (tx, rx) = std::sync::mpsc::channel();
@@ -122,19 +108,13 @@ impl EmbeddedStore {
             .name("store-writer".into())
             .spawn(move || writer::run(writer_inner, rx))
             .map_err(|e| io(format!("spawning the store writer: {e}")))?;
-        Ok(EmbeddedStore {
-            inner,
-            writes: Some(tx),
-            writer: Some(writer),
-        })
+        Ok(EmbeddedStore { inner, writes: Some(tx), writer: Some(writer) })
     }
 
     async fn submit(&self, work: writer::Work) -> Result<writer::Done, StoreError> {
         let (reply, rx) = oneshot::channel();
         let writes = self.writes.as_ref().ok_or(StoreError::Closed)?;
-        writes
-            .send(writer::Request { work, reply })
-            .map_err(|_| StoreError::Closed)?;
+        writes.send(writer::Request { work, reply }).map_err(|_| StoreError::Closed)?;
         rx.await.map_err(|_| StoreError::Closed)?
     }
 }
@@ -154,18 +134,10 @@ impl Inner {
     fn events_between(&self, from: i64, to: i64, prefix: &str) -> Result<Vec<Event>, StoreError> {
         let (compacted, in_memory) = {
             let st = self.read_state();
-            (
-                st.compacted,
-                st.history
-                    .covers(from)
-                    .then(|| st.history.between(from, to, prefix)),
-            )
+            (st.compacted, st.history.covers(from).then(|| st.history.between(from, to, prefix)))
         };
         if from < compacted {
-            return Err(StoreError::Compacted {
-                requested: from,
-                compacted,
-            });
+            return Err(StoreError::Compacted { requested: from, compacted });
         }
         if let Some(evs) = in_memory {
             return Ok(evs);
@@ -173,10 +145,7 @@ impl Inner {
         let rtx = self.db.begin_read().map_err(io)?;
         let log = rtx.open_table(LOG).map_err(io)?;
         let mut out = Vec::new();
-        for entry in log
-            .range(from.max(0) as u64..=to.max(0) as u64)
-            .map_err(io)?
-        {
+        for entry in log.range(from.max(0) as u64..=to.max(0) as u64).map_err(io)? {
             let (rev, buf) = entry.map_err(io)?;
             for ev in codec::decode_events(rev.value(), buf.value())? {
                 if ev.kv.key.starts_with(prefix) {
@@ -198,46 +167,27 @@ impl Store for EmbeddedStore {
         let (current, compacted, mut kvs) = {
             let st = self.inner.read_state();
             let kvs: BTreeMap<String, KeyValue> = match &req.range_end {
-                None => st
-                    .kv
-                    .get(&req.key)
-                    .map(|kv| (kv.key.clone(), kv.clone()))
-                    .into_iter()
-                    .collect(),
+                None => st.kv.get(&req.key).map(|kv| (kv.key.clone(), kv.clone())).into_iter().collect(),
                 Some(end) if end.as_str() > req.key.as_str() => st
                     .kv
                     .range::<str, _>((
                         std::ops::Bound::Included(req.key.as_str()),
                         std::ops::Bound::Excluded(end.as_str()),
                     ))
-                    .take(if req.revision == 0 && req.limit > 0 {
-                        req.limit + 1
-                    } else {
-                        usize::MAX
-                    })
+                    .take(if req.revision == 0 && req.limit > 0 { req.limit + 1 } else { usize::MAX })
                     .map(|(k, v)| (k.clone(), v.clone()))
                     .collect(),
                 Some(_) => BTreeMap::new(),
             };
             (st.revision, st.compacted, kvs)
         };
-        let at = if req.revision == 0 {
-            current
-        } else {
-            req.revision
-        };
+        let at = if req.revision == 0 { current } else { req.revision };
         if at > current {
-            return Err(StoreError::FutureRevision {
-                requested: at,
-                current,
-            });
+            return Err(StoreError::FutureRevision { requested: at, current });
         }
         if at < current {
             if at < compacted {
-                return Err(StoreError::Compacted {
-                    requested: at,
-                    compacted,
-                });
+                return Err(StoreError::Compacted { requested: at, compacted });
             }
             // Roll the current state back by undoing, newest first, every change after `at`.
             let events = self.inner.events_between(at + 1, current, "")?;
@@ -253,19 +203,13 @@ impl Store for EmbeddedStore {
         if more {
             kvs.truncate(req.limit);
         }
-        Ok(RangeResponse {
-            kvs,
-            more,
-            revision: at,
-        })
+        Ok(RangeResponse { kvs, more, revision: at })
     }
 
     async fn txn(&self, txn: Txn) -> Result<TxnResponse, StoreError> {
         match self.submit(writer::Work::Txn(txn)).await? {
             writer::Done::Txn(resp) => Ok(resp),
-            writer::Done::Compacted => Err(StoreError::Io(
-                "writer answered a transaction with a compaction".into(),
-            )),
+            writer::Done::Compacted => Err(StoreError::Io("writer answered a transaction with a compaction".into())),
         }
     }
 
@@ -275,16 +219,9 @@ impl Store for EmbeddedStore {
             let st = self.inner.read_state();
             (st.revision, st.compacted)
         };
-        let start = if start_revision <= 0 {
-            current + 1
-        } else {
-            start_revision
-        };
+        let start = if start_revision <= 0 { current + 1 } else { start_revision };
         if start < compacted {
-            return Err(StoreError::Compacted {
-                requested: start,
-                compacted,
-            });
+            return Err(StoreError::Compacted { requested: start, compacted });
         }
         rx.mark_unchanged();
         let inner = self.inner.clone();
@@ -320,9 +257,7 @@ impl Store for EmbeddedStore {
     }
 
     async fn compact(&self, revision: i64) -> Result<(), StoreError> {
-        self.submit(writer::Work::Compact(revision))
-            .await
-            .map(|_| ())
+        self.submit(writer::Work::Compact(revision)).await.map(|_| ())
     }
 
     fn current_revision(&self) -> i64 {

@@ -4,10 +4,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 
 fn put(key: &str, v: &str) -> Txn {
-    Txn {
-        success: vec![Op::Put(key.into(), Bytes::from(v.to_string()))],
-        ..Default::default()
-    }
+    Txn { success: vec![Op::Put(key.into(), Bytes::from(v.to_string()))], ..Default::default() }
 }
 
 fn create(key: &str, v: &str) -> Txn {
@@ -43,11 +40,7 @@ async fn compare_and_swap_fails_on_stale_revision() {
         failure: vec![],
     };
     assert!(!s.txn(stale).await.unwrap().succeeded);
-    assert_eq!(
-        s.current_revision(),
-        1,
-        "a failed transaction consumes no revision"
-    );
+    assert_eq!(s.current_revision(), 1, "a failed transaction consumes no revision");
 }
 
 #[tokio::test]
@@ -60,27 +53,15 @@ async fn prefix_range_honours_limit_and_old_revisions() {
     let mut req = RangeRequest::prefix("/p/");
     req.limit = 2;
     let r = s.range(req).await.unwrap();
-    assert_eq!(
-        r.kvs.iter().map(|kv| kv.key.as_str()).collect::<Vec<_>>(),
-        ["/p/a", "/p/b"]
-    );
+    assert_eq!(r.kvs.iter().map(|kv| kv.key.as_str()).collect::<Vec<_>>(), ["/p/a", "/p/b"]);
     assert!(r.more);
 
-    s.txn(Txn {
-        success: vec![Op::Delete("/p/a".into())],
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    s.txn(Txn { success: vec![Op::Delete("/p/a".into())], ..Default::default() }).await.unwrap();
     s.txn(put("/p/b", "2")).await.unwrap();
     let mut old = RangeRequest::prefix("/p/");
     old.revision = 2;
     let r = s.range(old).await.unwrap();
-    let got: Vec<_> = r
-        .kvs
-        .iter()
-        .map(|kv| (kv.key.as_str(), &kv.value[..]))
-        .collect();
+    let got: Vec<_> = r.kvs.iter().map(|kv| (kv.key.as_str(), &kv.value[..])).collect();
     assert_eq!(got, [("/p/a", &b"1"[..]), ("/p/b", &b"1"[..])]);
 }
 
@@ -94,12 +75,7 @@ async fn watch_replays_history_then_follows_live_changes() {
     let first = w.next().await.unwrap().unwrap();
     assert_eq!(first.len(), 1);
     assert_eq!(first[0].kv.key, "/w/a");
-    s.txn(Txn {
-        success: vec![Op::Delete("/w/a".into())],
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    s.txn(Txn { success: vec![Op::Delete("/w/a".into())], ..Default::default() }).await.unwrap();
     let second = w.next().await.unwrap().unwrap();
     assert_eq!(second[0].kind, EventType::Delete);
     assert_eq!(second[0].revision(), 3);
@@ -114,16 +90,10 @@ async fn compacted_history_is_refused() {
         s.txn(put("/a", &i.to_string())).await.unwrap();
     }
     s.compact(4).await.unwrap();
-    assert!(matches!(
-        s.watch("/", 2).await,
-        Err(StoreError::Compacted { .. })
-    ));
+    assert!(matches!(s.watch("/", 2).await, Err(StoreError::Compacted { .. })));
     let mut req = RangeRequest::key("/a");
     req.revision = 3;
-    assert!(matches!(
-        s.range(req).await,
-        Err(StoreError::Compacted { .. })
-    ));
+    assert!(matches!(s.range(req).await, Err(StoreError::Compacted { .. })));
     let mut w = s.watch("/", 4).await.unwrap();
     assert_eq!(w.next().await.unwrap().unwrap().len(), 2);
 }
@@ -153,12 +123,7 @@ async fn concurrent_creates_all_land_with_distinct_revisions() {
     let mut tasks = Vec::new();
     for i in 0..200 {
         let s = s.clone();
-        tasks.push(tokio::spawn(async move {
-            s.txn(create(&format!("/k/{i}"), "v"))
-                .await
-                .unwrap()
-                .revision
-        }));
+        tasks.push(tokio::spawn(async move { s.txn(create(&format!("/k/{i}"), "v")).await.unwrap().revision }));
     }
     let mut revs = Vec::new();
     for t in tasks {
@@ -167,12 +132,5 @@ async fn concurrent_creates_all_land_with_distinct_revisions() {
     revs.sort();
     revs.dedup();
     assert_eq!(revs.len(), 200);
-    assert_eq!(
-        s.range(RangeRequest::prefix("/k/"))
-            .await
-            .unwrap()
-            .kvs
-            .len(),
-        200
-    );
+    assert_eq!(s.range(RangeRequest::prefix("/k/")).await.unwrap().kvs.len(), 200);
 }

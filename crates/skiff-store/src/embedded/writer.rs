@@ -45,9 +45,7 @@ pub fn run(inner: Arc<Inner>, rx: Receiver<Request>) {
         for req in batch {
             match req.work {
                 Work::Compact(rev) => {
-                    let _ = req
-                        .reply
-                        .send(compact(&inner, rev).map(|_| Done::Compacted));
+                    let _ = req.reply.send(compact(&inner, rev).map(|_| Done::Compacted));
                 }
                 Work::Txn(t) => txns.push((t, req.reply)),
             }
@@ -67,16 +65,12 @@ fn commit_batch(inner: &Inner, txns: Vec<(Txn, oneshot::Sender<Result<Done, Stor
     {
         let st = inner.read_state();
         let mut rev = st.revision;
-        let lookup =
-            |overlay: &BTreeMap<String, Option<KeyValue>>, key: &str| match overlay.get(key) {
-                Some(v) => v.clone(),
-                None => st.kv.get(key).cloned(),
-            };
+        let lookup = |overlay: &BTreeMap<String, Option<KeyValue>>, key: &str| match overlay.get(key) {
+            Some(v) => v.clone(),
+            None => st.kv.get(key).cloned(),
+        };
         for (txn, reply) in txns {
-            let ok = txn
-                .compares
-                .iter()
-                .all(|c| c.holds(lookup(&overlay, &c.key).as_ref()));
+            let ok = txn.compares.iter().all(|c| c.holds(lookup(&overlay, &c.key).as_ref()));
             let ops = if ok { txn.success } else { txn.failure };
             let next = rev + 1;
             let mut events = Vec::new();
@@ -94,11 +88,7 @@ fn commit_batch(inner: &Inner, txns: Vec<(Txn, oneshot::Sender<Result<Done, Stor
                             version: prev.as_ref().map_or(1, |p| p.version + 1),
                         };
                         overlay.insert(key, Some(kv.clone()));
-                        events.push(Event {
-                            kind: EventType::Put,
-                            kv: kv.clone(),
-                            prev: prev.clone(),
-                        });
+                        events.push(Event { kind: EventType::Put, kv: kv.clone(), prev: prev.clone() });
                         responses.push(OpResponse::Put { kv, prev });
                     }
                     Op::Delete(key) => {
@@ -112,11 +102,7 @@ fn commit_batch(inner: &Inner, txns: Vec<(Txn, oneshot::Sender<Result<Done, Stor
                                 mod_revision: next,
                                 version: 0,
                             };
-                            events.push(Event {
-                                kind: EventType::Delete,
-                                kv: tomb,
-                                prev: prev.clone(),
-                            });
+                            events.push(Event { kind: EventType::Delete, kv: tomb, prev: prev.clone() });
                         }
                         responses.push(OpResponse::Delete { prev });
                     }
@@ -127,14 +113,7 @@ fn commit_batch(inner: &Inner, txns: Vec<(Txn, oneshot::Sender<Result<Done, Stor
                 rev = next;
                 log.push((rev, events));
             }
-            replies.push((
-                reply,
-                TxnResponse {
-                    succeeded: ok,
-                    revision: rev,
-                    responses,
-                },
-            ));
+            replies.push((reply, TxnResponse { succeeded: ok, revision: rev, responses }));
         }
     }
 
@@ -187,9 +166,7 @@ fn persist(
         }
         let mut table = wtx.open_table(LOG).map_err(io)?;
         for (rev, events) in log {
-            table
-                .insert(*rev as u64, codec::encode_events(events).as_slice())
-                .map_err(io)?;
+            table.insert(*rev as u64, codec::encode_events(events).as_slice()).map_err(io)?;
         }
         let mut meta = wtx.open_table(META).map_err(io)?;
         if let Some((rev, _)) = log.last() {
@@ -209,10 +186,7 @@ fn compact(inner: &Inner, rev: i64) -> Result<(), StoreError> {
         return Ok(());
     }
     if rev > current {
-        return Err(StoreError::FutureRevision {
-            requested: rev,
-            current,
-        });
+        return Err(StoreError::FutureRevision { requested: rev, current });
     }
     let wtx = inner.db.begin_write().map_err(io)?;
     {
@@ -226,10 +200,7 @@ fn compact(inner: &Inner, rev: i64) -> Result<(), StoreError> {
         for k in old {
             log.remove(k).map_err(io)?;
         }
-        wtx.open_table(META)
-            .map_err(io)?
-            .insert("compacted", rev as u64)
-            .map_err(io)?;
+        wtx.open_table(META).map_err(io)?.insert("compacted", rev as u64).map_err(io)?;
     }
     wtx.commit().map_err(io)?;
     let mut st = inner.write_state();

@@ -10,6 +10,9 @@ use std::time::{Duration, Instant};
 
 pub const KUBECTL: &str = "/usr/bin/kubectl";
 
+/// The kubectl versions every workflow is checked with.
+pub const KUBECTL_MINORS: [u32; 3] = [32, 27, 33];
+
 pub fn kubectl_version(minor: u32) -> String {
     if minor == 32 {
         KUBECTL.to_string()
@@ -23,13 +26,12 @@ pub fn seed_dir() -> PathBuf {
 }
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free loopback port")
 }
 
 pub struct Server {
+    /// The kubectl binary `kubectl()`, `ok()` and `fails()` run (1.32 unless a test picks another).
+    pub kubectl: String,
     pub child: Option<Child>,
     pub dir: tempfile::TempDir,
     pub port: u16,
@@ -38,15 +40,21 @@ pub struct Server {
 
 impl Server {
     pub fn start() -> Server {
-        let dir = tempfile::Builder::new()
-            .prefix("skiff-test-")
-            .tempdir()
-            .expect("temp dir");
-        Self::start_in(dir, free_port())
+        Self::start_with(&[])
+    }
+
+    /// Starts a server with extra `skiff server` flags.
+    pub fn start_with(extra: &[&str]) -> Server {
+        let dir = tempfile::Builder::new().prefix("skiff-test-").tempdir().expect("temp dir");
+        Self::launch(dir, free_port(), extra)
     }
 
     /// Starts (or restarts) a server on an existing data dir.
     pub fn start_in(dir: tempfile::TempDir, port: u16) -> Server {
+        Self::launch(dir, port, &[])
+    }
+
+    fn launch(dir: tempfile::TempDir, port: u16, extra: &[&str]) -> Server {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -56,17 +64,13 @@ impl Server {
             .args(["server", "-v", "--data-dir"])
             .arg(dir.path())
             .args(["--listen", &format!("127.0.0.1:{port}")])
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
             .expect("spawning skiff server");
         let cache = tempfile::tempdir().expect("cache dir");
-        let s = Server {
-            child: Some(child),
-            dir,
-            port,
-            cache,
-        };
+        let s = Server { kubectl: KUBECTL.to_string(), child: Some(child), dir, port, cache };
         s.wait_ready();
         s
     }
@@ -94,12 +98,12 @@ impl Server {
     }
 
     pub fn kubectl(&self, args: &[&str]) -> Output {
-        self.kubectl_with(KUBECTL, args, None)
+        self.kubectl_with(&self.kubectl, args, None)
     }
 
     /// Starts a long-running kubectl (e.g. `get -w`) whose stdout goes to a file; kill it when done.
     pub fn kubectl_background(&self, args: &[&str], out: &Path) -> Child {
-        Command::new(KUBECTL)
+        Command::new(&self.kubectl)
             .env("KUBECONFIG", self.kubeconfig())
             .arg("--cache-dir")
             .arg(self.cache.path())
@@ -115,24 +119,14 @@ impl Server {
         self.kubectl_env(bin, args, stdin, &[])
     }
 
-    pub fn kubectl_env(
-        &self,
-        bin: &str,
-        args: &[&str],
-        stdin: Option<&str>,
-        env: &[(&str, &str)],
-    ) -> Output {
+    pub fn kubectl_env(&self, bin: &str, args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> Output {
         let mut cmd = Command::new(bin);
         cmd.envs(env.iter().copied());
         cmd.env("KUBECONFIG", self.kubeconfig())
             .arg("--cache-dir")
             .arg(self.cache.path())
             .args(args)
-            .stdin(if stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
+            .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let mut child = cmd.spawn().unwrap_or_else(|e| panic!("running {bin}: {e}"));
@@ -145,16 +139,12 @@ impl Server {
 
     /// Runs kubectl and returns stdout, failing the test with stderr if it fails.
     pub fn ok(&self, args: &[&str]) -> String {
-        self.ok_with(KUBECTL, args)
+        self.ok_with(&self.kubectl, args)
     }
 
     pub fn ok_with(&self, bin: &str, args: &[&str]) -> String {
         let out = self.kubectl_with(bin, args, None);
-        assert!(
-            out.status.success(),
-            "kubectl {args:?} failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "kubectl {args:?} failed:\n{}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
