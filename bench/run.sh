@@ -15,5 +15,31 @@ echo "idle RSS of skiff server: $(awk '/VmRSS/ {print $2/1024 " MB"}' /proc/$pid
 for c in 1 16 64; do
   ./target/release/api-load --kubeconfig "$dir/admin.kubeconfig" --count 3000 --concurrency $c --kind configmap
 done
-./target/release/api-load --kubeconfig "$dir/admin.kubeconfig" --count 3000 --concurrency 64 --kind pod
-echo "RSS after $(( 3*3000 + 3000 )) objects: $(awk '/VmRSS/ {print $2/1024 " MB"}' /proc/$pid/status)"
+./target/release/api-load --kubeconfig "$dir/admin.kubeconfig" --count 10000 --concurrency 64 --kind pod
+echo "RSS with 19000 objects stored: $(awk '/VmRSS/ {print $2/1024 " MB"}' /proc/$pid/status)"
+export KUBECONFIG="$dir/admin.kubeconfig"
+for format in json table; do
+  accept=application/json
+  [ $format = table ] && accept='application/json;as=Table;v=v1;g=meta.k8s.io'
+  python3 - "$dir" "$accept" "$format" <<'PY'
+import base64, http.client, ssl, sys, time, yaml, tempfile, os
+d, accept, fmt = sys.argv[1:]
+kc = yaml.safe_load(open(os.path.join(d, "admin.kubeconfig")))
+cl, us = kc["clusters"][0]["cluster"], kc["users"][0]["user"]
+ctx = ssl.create_default_context(cadata=base64.b64decode(cl["certificate-authority-data"]).decode())
+tmp = tempfile.mkdtemp()
+for name, key in (("c", "client-certificate-data"), ("k", "client-key-data")):
+    open(os.path.join(tmp, name), "wb").write(base64.b64decode(us[key]))
+ctx.load_cert_chain(os.path.join(tmp, "c"), os.path.join(tmp, "k"))
+host = cl["server"].removeprefix("https://")
+times = []
+for _ in range(5):
+    c = http.client.HTTPSConnection(host, context=ctx)
+    t = time.perf_counter()
+    c.request("GET", "/api/v1/namespaces/default/pods", headers={"Accept": accept})
+    body = c.getresponse().read()
+    times.append(time.perf_counter() - t)
+print(f"list of 10000 pods ({fmt}, {len(body)/1e6:.1f} MB): best {min(times)*1e3:.0f} ms, median {sorted(times)[2]*1e3:.0f} ms")
+PY
+done
+echo "RSS after the lists: $(awk '/VmRSS/ {print $2/1024 " MB"}' /proc/$pid/status)"

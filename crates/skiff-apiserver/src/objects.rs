@@ -25,6 +25,13 @@ pub struct Page {
     pub revision: i64,
 }
 
+/// One page of a list, still encoded.
+pub struct RawPage {
+    pub kvs: Vec<KeyValue>,
+    pub more: bool,
+    pub revision: i64,
+}
+
 pub fn prefix(r: &Resource, ns: Option<&str>) -> String {
     match ns {
         Some(ns) if r.namespaced => format!("/registry/{}/{}/", r.storage, ns),
@@ -139,6 +146,27 @@ impl Objects {
         }
     }
 
+    /// Like [`Objects::list`], but leaves the objects encoded, so that a caller can decode, filter and write
+    /// out one object at a time instead of holding a whole list as JSON values.
+    pub async fn list_raw(
+        &self,
+        r: &Resource,
+        ns: Option<&str>,
+        after: Option<&str>,
+        revision: i64,
+        limit: usize,
+    ) -> ApiResult<RawPage> {
+        let mut req = RangeRequest::prefix(&prefix(r, ns));
+        if let Some(a) = after {
+            // The smallest key after `a`.
+            req.key = format!("{a}\u{0}");
+        }
+        req.revision = revision;
+        req.limit = limit;
+        let resp = self.store.range(req).await?;
+        Ok(RawPage { kvs: resp.kvs, more: resp.more, revision: resp.revision })
+    }
+
     /// Reads up to `limit` objects (0 = all) under the namespace (or all namespaces), starting after `after`,
     /// at `revision` (0 = latest).
     pub async fn list(
@@ -149,17 +177,9 @@ impl Objects {
         revision: i64,
         limit: usize,
     ) -> ApiResult<Page> {
-        let p = prefix(r, ns);
-        let mut req = RangeRequest::prefix(&p);
-        if let Some(a) = after {
-            // The smallest key after `a`.
-            req.key = format!("{a}\u{0}");
-        }
-        req.revision = revision;
-        req.limit = limit;
-        let resp = self.store.range(req).await?;
-        let last_key = resp.kvs.last().map(|kv| kv.key.clone());
-        let items = resp.kvs.iter().map(|kv| decode(r, kv)).collect::<ApiResult<Vec<_>>>()?;
-        Ok(Page { items, last_key, more: resp.more, revision: resp.revision })
+        let raw = self.list_raw(r, ns, after, revision, limit).await?;
+        let last_key = raw.kvs.last().map(|kv| kv.key.clone());
+        let items = raw.kvs.iter().map(|kv| decode(r, kv)).collect::<ApiResult<Vec<_>>>()?;
+        Ok(Page { items, last_key, more: raw.more, revision: raw.revision })
     }
 }

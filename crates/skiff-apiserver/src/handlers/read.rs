@@ -97,42 +97,45 @@ pub fn respond_object(ctx: &Ctx, code: u16, obj: &Value) -> Response<Body> {
 
 /// Builds a `meta.k8s.io` Table of `items`.
 pub fn table(ctx: &Ctx, version: &str, items: &[Value], metadata: Value, with_columns: bool) -> Value {
+    let rows = items.iter().map(|obj| table_row(ctx, version, obj)).collect();
+    table_of_rows(ctx, version, rows, metadata, with_columns)
+}
+
+/// One Table row: the cells, row conditions, and the object as `includeObject` asks (metadata by default).
+pub fn table_row(ctx: &Ctx, version: &str, obj: &Value) -> Value {
     let r = ctx.resource;
-    let now = chrono::Utc::now();
-    let include = ctx.query.get("includeObject").unwrap_or("Metadata");
-    let rows: Vec<Value> = items
-        .iter()
-        .map(|obj| {
-            let row = skiff_api::table::row(r.group, r.kind, obj, now);
-            let mut out = json!({"cells": row.cells});
-            if !row.conditions.is_empty() {
-                out["conditions"] = Value::Array(row.conditions);
-            }
-            match include {
-                "None" => {}
-                "Object" => out["object"] = with_type_meta(r, obj),
-                _ => {
-                    out["object"] = json!({
-                        "kind": "PartialObjectMetadata",
-                        "apiVersion": format!("meta.k8s.io/{version}"),
-                        "metadata": obj.get("metadata").cloned().unwrap_or(json!({})),
-                    })
-                }
-            }
-            out
-        })
-        .collect();
+    let row = skiff_api::table::row(r.group, r.kind, obj, chrono::Utc::now());
+    let mut out = json!({"cells": row.cells});
+    if !row.conditions.is_empty() {
+        out["conditions"] = Value::Array(row.conditions);
+    }
+    match ctx.query.get("includeObject").unwrap_or("Metadata") {
+        "None" => {}
+        "Object" => out["object"] = with_type_meta(r, obj),
+        _ => {
+            out["object"] = json!({
+                "kind": "PartialObjectMetadata",
+                "apiVersion": format!("meta.k8s.io/{version}"),
+                "metadata": obj.get("metadata").cloned().unwrap_or(json!({})),
+            })
+        }
+    }
+    out
+}
+
+fn table_of_rows(ctx: &Ctx, version: &str, rows: Vec<Value>, metadata: Value, with_columns: bool) -> Value {
+    let r = ctx.resource;
     let mut t = json!({"kind": "Table", "apiVersion": format!("meta.k8s.io/{version}"), "metadata": metadata});
-    if with_columns {
-        t["columnDefinitions"] = skiff_api::table::columns(r.group, r.kind)
+    t["columnDefinitions"] = if with_columns {
+        skiff_api::table::columns(r.group, r.kind)
             .iter()
             .map(|c| {
                 json!({"name": c.name, "type": c.type_, "format": c.format, "description": c.description, "priority": c.priority})
             })
-            .collect();
+            .collect()
     } else {
-        t["columnDefinitions"] = Value::Null;
-    }
+        Value::Null
+    };
     t["rows"] = Value::Array(rows);
     t
 }
@@ -146,6 +149,24 @@ pub fn with_type_meta(r: &Resource, obj: &Value) -> Value {
 
 /// Lists the matching objects at one revision. Returns items, the revision, and a continue token.
 pub async fn collect(ctx: &Ctx, opts: &ListOptions) -> ApiResult<(Vec<Value>, i64, Option<String>)> {
+    let mut items = Vec::new();
+    let (revision, cont) = collect_each(ctx, opts, &mut |obj| {
+        items.push(obj);
+        Ok(())
+    })
+    .await?;
+    Ok((items, revision, cont))
+}
+
+const CONTINUE_EXPIRED: &str = "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.";
+
+/// Hands each matching object, at one revision, to `each` — decoded one at a time, so a large list never sits
+/// in memory as JSON values. Returns the revision and a continue token.
+pub async fn collect_each(
+    ctx: &Ctx,
+    opts: &ListOptions,
+    each: &mut (dyn FnMut(Value) -> ApiResult<()> + Send),
+) -> ApiResult<(i64, Option<String>)> {
     let r = ctx.resource;
     let objs = ctx.objects();
     let ns = ctx.ns();
@@ -165,76 +186,90 @@ pub async fn collect(ctx: &Ctx, opts: &ListOptions) -> ApiResult<(Vec<Value>, i6
     if let (Some(name), None) = (opts.fields.exact_name(), &opts.continue_token) {
         // One key to read, whatever the namespace scope: avoid scanning.
         if ns.is_some() || !r.namespaced {
-            let resp = objs.get(r, ns, name).await?;
             let rev = objs.store.current_revision();
-            let items = resp.into_iter().filter(|o| opts.matches(o)).collect();
-            return Ok((items, if revision == 0 { rev } else { revision }, None));
+            if let Some(obj) = objs.get(r, ns, name).await?.filter(|o| opts.matches(o)) {
+                each(obj)?;
+            }
+            return Ok((if revision == 0 { rev } else { revision }, None));
         }
     }
     let mut after: Option<String> = opts.continue_token.as_ref().map(|(_, start)| format!("{prefix}{start}"));
-    let mut items = Vec::new();
+    let mut matched = 0usize;
     let chunk = if opts.limit == 0 { 0 } else { opts.limit.max(500) };
     loop {
-        let page = objs.list(r, ns, after.as_deref(), revision, chunk).await.map_err(|e| match e {
-            ApiError::Expired(_) if opts.continue_token.is_some() => ApiError::Expired(
-                "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.".into(),
-            ),
+        let page = objs.list_raw(r, ns, after.as_deref(), revision, chunk).await.map_err(|e| match e {
+            ApiError::Expired(_) if opts.continue_token.is_some() => ApiError::Expired(CONTINUE_EXPIRED.into()),
             other => other,
         })?;
         revision = page.revision;
-        let page_len = page.items.len();
-        let keys_more = page.more;
-        for (i, obj) in page.items.into_iter().enumerate() {
+        let page_len = page.kvs.len();
+        for (i, kv) in page.kvs.iter().enumerate() {
+            let obj = objects::decode(r, kv)?;
             if !opts.matches(&obj) {
                 continue;
             }
-            items.push(obj);
-            if opts.limit > 0 && items.len() == opts.limit {
-                let last_name =
-                    items.last().and_then(|o| o.pointer("/metadata/name")).and_then(Value::as_str).unwrap_or("");
-                let last_ns = items.last().and_then(|o| o.pointer("/metadata/namespace")).and_then(Value::as_str);
-                let more = i + 1 < page_len || keys_more;
-                if !more {
-                    return Ok((items, revision, None));
-                }
-                let full = match (r.namespaced, ns, last_ns) {
-                    (true, None, Some(n)) => format!("{n}/{last_name}"),
-                    _ => last_name.to_string(),
-                };
-                return Ok((items, revision, Some(encode_continue(revision, &full))));
+            matched += 1;
+            if opts.limit > 0 && matched == opts.limit {
+                let more = i + 1 < page_len || page.more;
+                // The token names the last key returned, relative to the listed prefix.
+                let start = kv.key.strip_prefix(&prefix).unwrap_or(&kv.key).to_string();
+                each(obj)?;
+                return Ok((revision, more.then(|| encode_continue(revision, &start))));
             }
+            each(obj)?;
         }
-        if !keys_more {
-            return Ok((items, revision, None));
+        if !page.more {
+            return Ok((revision, None));
         }
-        after = page.last_key;
+        after = page.kvs.last().map(|kv| kv.key.clone());
     }
 }
 
 pub async fn list(ctx: &Ctx) -> ApiResult<Response<Body>> {
     let opts = ListOptions::from_ctx(ctx)?;
-    let (items, revision, cont) = collect(ctx, &opts).await?;
+    let r = ctx.resource;
+    if let Some(v) = http::wants_table(&ctx.headers) {
+        let mut rows = Vec::new();
+        let (revision, cont) = collect_each(ctx, &opts, &mut |obj| {
+            rows.push(table_row(ctx, v, &obj));
+            Ok(())
+        })
+        .await?;
+        return Ok(http::json(200, &table_of_rows(ctx, v, rows, list_meta(revision, cont), true)));
+    }
+    // Items are serialized as they are decoded; only the output bytes accumulate.
+    let mut items = Vec::with_capacity(4096);
+    items.push(b'[');
+    let (revision, cont) = collect_each(ctx, &opts, &mut |mut obj| {
+        // Upstream's list items carry no type meta of their own.
+        if let Some(m) = obj.as_object_mut() {
+            m.remove("apiVersion");
+            m.remove("kind");
+        }
+        if items.len() > 1 {
+            items.push(b',');
+        }
+        serde_json::to_writer(&mut items, &obj).map_err(|e| ApiError::Internal(format!("encoding a list: {e}")))
+    })
+    .await?;
+    items.push(b']');
+    let head = json!({"kind": r.list_kind(), "apiVersion": r.group_version(), "metadata": list_meta(revision, cont)});
+    let head = serde_json::to_vec(&head).map_err(|e| ApiError::Internal(format!("encoding a list: {e}")))?;
+    // `head` is `{…}`: splice `,"items":[…]` before its closing brace.
+    let mut body = Vec::with_capacity(head.len() + items.len() + 10);
+    body.extend_from_slice(&head[..head.len() - 1]);
+    body.extend_from_slice(b",\"items\":");
+    body.extend_from_slice(&items);
+    body.push(b'}');
+    let mut resp = Response::new(http::full(body));
+    resp.headers_mut().insert(::http::header::CONTENT_TYPE, ::http::HeaderValue::from_static("application/json"));
+    Ok(resp)
+}
+
+fn list_meta(revision: i64, cont: Option<String>) -> Value {
     let mut metadata = json!({"resourceVersion": revision.to_string()});
     if let Some(c) = cont {
         metadata["continue"] = json!(c);
     }
-    if let Some(v) = http::wants_table(&ctx.headers) {
-        return Ok(http::json(200, &table(ctx, v, &items, metadata, true)));
-    }
-    let r = ctx.resource;
-    let items: Vec<Value> = items
-        .into_iter()
-        .map(|mut o| {
-            // Upstream's list items carry no type meta of their own.
-            if let Some(m) = o.as_object_mut() {
-                m.remove("apiVersion");
-                m.remove("kind");
-            }
-            o
-        })
-        .collect();
-    Ok(http::json(
-        200,
-        &json!({"kind": r.list_kind(), "apiVersion": r.group_version(), "metadata": metadata, "items": items}),
-    ))
+    metadata
 }
