@@ -91,6 +91,50 @@ impl Pki {
         let ca_keypair = KeyPair::from_pem(&ca_key_pem)?;
         let ca = CertificateParams::from_ca_cert_pem(&ca_pem)?.self_signed(&ca_keypair)?;
 
+        // The serving certificate is kept across restarts; it is re-issued only when it lacks a name this start
+        // needs (a new hostname or listen address), which `serving.hosts` records.
+        let hosts_file = dir.join("serving.hosts");
+        let mut wanted: Vec<String> = hosts.to_vec();
+        wanted.sort();
+        wanted.dedup();
+        let issued_for: Vec<String> = read(&hosts_file)?.unwrap_or_default().lines().map(String::from).collect();
+        let (serving_cert_pem, serving_key_pem) =
+            match (read(&dir.join("serving.crt"))?, read(&dir.join("serving.key"))?) {
+                (Some(c), Some(k)) if wanted.iter().all(|h| issued_for.contains(h)) => (c, k),
+                _ => {
+                    let (c, k) = Self::issue_serving(&ca, &ca_keypair, &wanted)?;
+                    write(&dir.join("serving.crt"), &c)?;
+                    write(&dir.join("serving.key"), &k)?;
+                    write(&hosts_file, &wanted.join("\n"))?;
+                    (c, k)
+                }
+            };
+
+        let (admin_crt, admin_key) = (dir.join("admin.crt"), dir.join("admin.key"));
+        let (admin_cert_pem, admin_key_pem) = match (read(&admin_crt)?, read(&admin_key)?) {
+            (Some(c), Some(k)) => (c, k),
+            _ => {
+                let key = KeyPair::generate()?;
+                let mut p = CertificateParams::default();
+                p.distinguished_name = name("kubernetes-admin", &["system:masters"]);
+                p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+                p.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+                validity(&mut p, 10);
+                let cert = p.signed_by(&key, &ca, &ca_keypair)?;
+                write(&admin_key, &key.serialize_pem())?;
+                write(&admin_crt, &cert.pem())?;
+                (cert.pem(), key.serialize_pem())
+            }
+        };
+        Ok(Pki { ca_pem, serving_cert_pem, serving_key_pem, admin_cert_pem, admin_key_pem })
+    }
+
+    /// A serving certificate for the API server's well-known names plus `hosts`, signed by the CA.
+    fn issue_serving(
+        ca: &rcgen::Certificate,
+        ca_key: &KeyPair,
+        hosts: &[String],
+    ) -> Result<(String, String), PkiError> {
         let serving_key = KeyPair::generate()?;
         let mut sp = CertificateParams::default();
         sp.distinguished_name = name("kube-apiserver", &[]);
@@ -120,33 +164,8 @@ impl Pki {
         sp.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         sp.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
         validity(&mut sp, 2);
-        let serving = sp.signed_by(&serving_key, &ca, &ca_keypair)?;
-        write(&dir.join("serving.crt"), &serving.pem())?;
-        write(&dir.join("serving.key"), &serving_key.serialize_pem())?;
-
-        let (admin_crt, admin_key) = (dir.join("admin.crt"), dir.join("admin.key"));
-        let (admin_cert_pem, admin_key_pem) = match (read(&admin_crt)?, read(&admin_key)?) {
-            (Some(c), Some(k)) => (c, k),
-            _ => {
-                let key = KeyPair::generate()?;
-                let mut p = CertificateParams::default();
-                p.distinguished_name = name("kubernetes-admin", &["system:masters"]);
-                p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-                p.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
-                validity(&mut p, 10);
-                let cert = p.signed_by(&key, &ca, &ca_keypair)?;
-                write(&admin_key, &key.serialize_pem())?;
-                write(&admin_crt, &cert.pem())?;
-                (cert.pem(), key.serialize_pem())
-            }
-        };
-        Ok(Pki {
-            ca_pem,
-            serving_cert_pem: serving.pem(),
-            serving_key_pem: serving_key.serialize_pem(),
-            admin_cert_pem,
-            admin_key_pem,
-        })
+        let serving = sp.signed_by(&serving_key, ca, ca_key)?;
+        Ok((serving.pem(), serving_key.serialize_pem()))
     }
 
     /// An admin kubeconfig for `server` (an `https://host:port` URL).

@@ -102,10 +102,14 @@ fn objects_and_certificates_survive_a_restart() {
     );
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let ca_before = std::fs::read(s.dir.path().join("pki/ca.crt")).unwrap();
+    let serving_before = std::fs::read(s.dir.path().join("pki/serving.crt")).unwrap();
+    let kubeconfig_before = std::fs::read(s.kubeconfig()).unwrap();
     let (dir, port) = s.crash();
     let s = Server::start_in(dir, port);
     assert_eq!(s.ok(&["get", "configmap", "keep-me", "-o", "jsonpath={.data.a}"]), "b");
     assert_eq!(std::fs::read(s.dir.path().join("pki/ca.crt")).unwrap(), ca_before);
+    assert_eq!(std::fs::read(s.dir.path().join("pki/serving.crt")).unwrap(), serving_before);
+    assert_eq!(std::fs::read(s.kubeconfig()).unwrap(), kubeconfig_before, "clients keep working unchanged");
 }
 
 #[test]
