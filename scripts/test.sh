@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 need_apt=()
 command -v cc >/dev/null || need_apt+=(build-essential)
 command -v pkg-config >/dev/null || need_apt+=(pkg-config)
+command -v getfattr >/dev/null || need_apt+=(attr)
+command -v skopeo >/dev/null || need_apt+=(skopeo)
 if [ ${#need_apt[@]} -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
@@ -16,6 +18,9 @@ if [ ! -x /usr/bin/kubectl ]; then
   exit 1
 fi
 python3 -m pip install -q --disable-pip-version-check 'kubernetes>=32,<33' 2>&1 | grep -v 'as the .root. user' || true
+
+# Test images from Debian packages, served by local registries in the image tests (tests/images/README.md).
+bash tests/images/build.sh
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings

@@ -1,5 +1,7 @@
 //! The `skiff` binary: parses the command line and wires the components together. No business logic lives here.
 
+mod image_cmd;
+
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
@@ -34,6 +36,16 @@ enum Command {
     Kubeconfig {
         #[arg(long, default_value = "/var/lib/skiff", env = "SKIFF_DATA_DIR")]
         data_dir: PathBuf,
+    },
+    /// Manage the node's images: ls, pull, import, rm, prune.
+    Image {
+        #[arg(long, default_value = "/var/lib/skiff", env = "SKIFF_DATA_DIR")]
+        data_dir: PathBuf,
+        /// A registry mirror, REGISTRY=URL (e.g. docker.io=http://127.0.0.1:5000); repeatable, tried in order.
+        #[arg(long = "registry-mirror")]
+        registry_mirror: Vec<String>,
+        #[command(subcommand)]
+        command: image_cmd::ImageCommand,
     },
     /// Print the version.
     Version,
@@ -84,6 +96,10 @@ fn main() -> anyhow::Result<()> {
         Command::Version => {
             println!("skiff {} (Kubernetes v1.32 API)", env!("CARGO_PKG_VERSION"));
             Ok(())
+        }
+        Command::Image { data_dir, registry_mirror, command } => {
+            init_tracing(cli.verbose);
+            image_cmd::run(data_dir, registry_mirror, command)
         }
         Command::Kubeconfig { data_dir } => {
             let path = data_dir.join("admin.kubeconfig");
