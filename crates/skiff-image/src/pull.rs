@@ -51,12 +51,20 @@ pub struct Resolved {
     pub layers: Vec<Descriptor>,
 }
 
+/// How long a registry may stay silent (connecting, or mid-response) before the pull fails: 30 s, or
+/// `SKIFF_REGISTRY_TIMEOUT_SECS`.
+fn registry_timeout() -> Duration {
+    let secs = std::env::var("SKIFF_REGISTRY_TIMEOUT_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(30);
+    Duration::from_secs(secs)
+}
+
 pub(crate) fn client_for(ep: &Endpoint) -> Result<Client, String> {
+    let timeout = registry_timeout();
     let mut cfg = ClientConfig {
         protocol: if ep.plain_http { ClientProtocol::Http } else { ClientProtocol::Https },
         accept_invalid_certificates: ep.skip_verify,
-        connect_timeout: Some(Duration::from_secs(10)),
-        read_timeout: Some(Duration::from_secs(60)),
+        connect_timeout: Some(timeout.min(Duration::from_secs(10))),
+        read_timeout: Some(timeout),
         platform_resolver: None,
         ..Default::default()
     };
@@ -106,7 +114,12 @@ pub(crate) fn classify(reference: &Reference, host: &str, e: oci_client::errors:
             PullError::Unauthorized { reference: reference_s, host: host.into(), detail: message }
         }
         E::ServerError { code: 404, .. } => PullError::NotFound { reference: reference_s },
-        E::RequestError(re) if re.is_connect() || re.is_timeout() => {
+        E::RequestError(re) if re.is_timeout() => PullError::Unreachable {
+            reference: reference_s,
+            host: host.into(),
+            detail: format!("timed out after {}s: {}", registry_timeout().as_secs(), error_chain(&re)),
+        },
+        E::RequestError(re) if re.is_connect() => {
             PullError::Unreachable { reference: reference_s, host: host.into(), detail: error_chain(&re) }
         }
         other => PullError::Registry { reference: reference_s, host: host.into(), detail: other.to_string() },

@@ -270,13 +270,13 @@ fn a_killed_pull_resumes_and_never_uses_a_partial_blob() {
     let done_by_kill = std::fs::metadata(&partial).map(|m| m.len()).unwrap_or(0);
     assert!(node.records().is_null() || node.records()["images"].get("docker.io/library/big:1.0").is_none());
 
-    // Corrupt the part already downloaded: verification must catch it and fetch the blob again.
-    if done_by_kill > 16 {
-        let mut bytes = std::fs::read(&partial).unwrap();
-        bytes[8] ^= 0xff;
-        std::fs::write(&partial, bytes).unwrap();
-    }
+    assert!(done_by_kill > 0);
+    // The next pull resumes where the killed one stopped (a ranged request: 206 Partial Content).
     node.ok(&reg.url(), &["pull", "big:1.0"]);
+    assert!(
+        reg.log().lines().any(|l| l.contains("/blobs/sha256:") && l.contains("\" 206 ")),
+        "no ranged resume in the registry log"
+    );
     let rec = &node.records()["images"]["docker.io/library/big:1.0"];
     let layer = rec["layers"][0]["digest"].as_str().unwrap();
     let unpacked = std::fs::read(node.layer_dir(layer).join("big.bin")).unwrap();
@@ -318,4 +318,73 @@ fn oci_layout_and_docker_archive_tarballs_import() {
     let layer =
         node.records()["images"]["docker.io/library/imported:oci"]["layers"][0]["digest"].as_str().unwrap().to_string();
     assert!(node.layer_dir(&layer).join("bin/busybox").is_file(), "prune keeps what remaining images use");
+}
+
+#[test]
+fn a_corrupt_partial_blob_is_detected_and_fetched_again() {
+    let reg = Registry::seeded(&[]);
+    let node = Node::new();
+    let want = expected();
+    let layer = want["library/nginx:1.24"]["layers"][1].as_str().unwrap().to_string();
+    // The layer's size, from a pull into another node.
+    let other = Node::new();
+    other.ok(&reg.url(), &["pull", "nginx:1.24"]);
+    let blob_name = layer.trim_start_matches("sha256:");
+    let size = std::fs::metadata(other.dir.path().join("images/blobs/sha256").join(blob_name)).unwrap().len();
+    node.ok(&reg.url(), &["pull", "busybox:1.36"]); // creates the store
+                                                    // A complete-looking but wrong partial download of nginx's layer (as a crash mid-write could leave).
+    let partial =
+        node.dir.path().join("images/ingest").join(format!("{}.partial", layer.trim_start_matches("sha256:")));
+    std::fs::write(&partial, vec![0x5a; size as usize]).unwrap();
+    node.ok(&reg.url(), &["pull", "nginx:1.24"]);
+    let blob = node.dir.path().join("images/blobs/sha256").join(layer.trim_start_matches("sha256:"));
+    let out = Command::new("sha256sum").arg(&blob).output().unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with(layer.trim_start_matches("sha256:")),
+        "the stored blob is the real one"
+    );
+    assert!(
+        node.layer_dir(&layer).join("usr/sbin/nginx").exists()
+            || node.layer_dir(&layer).read_dir().unwrap().count() > 0
+    );
+}
+
+#[test]
+fn a_full_disk_is_a_clear_error() {
+    let reg = Registry::seeded(&[]);
+    let node = Node::new();
+    // A 1 MiB tmpfs as the image store: nginx (5 MiB) cannot fit.
+    let store = node.dir.path().join("images");
+    std::fs::create_dir_all(&store).unwrap();
+    let mounted = Command::new("mount").args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"]).arg(&store).status().unwrap();
+    assert!(mounted.success(), "mounting a tmpfs (tests run as root)");
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _guard = Unmount(store.clone());
+    let err = node.fails(&reg.url(), &["pull", "nginx:1.24"]);
+    assert!(err.contains("No space left on device"), "{err}");
+    assert!(err.contains(store.to_str().unwrap()), "the error names where it failed: {err}");
+}
+
+#[test]
+fn a_registry_that_stops_answering_times_out() {
+    // Accepts connections and never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", silent.local_addr().unwrap());
+    let node = Node::new();
+    let out = Command::new(env!("CARGO_BIN_EXE_skiff"))
+        .args(["image", "--data-dir"])
+        .arg(node.dir.path())
+        .args(["--registry-mirror", &format!("docker.io={url}"), "pull", "busybox:1.36"])
+        .env("SKIFF_REGISTRY_TIMEOUT_SECS", "2")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("registry unreachable: timed out after 2s"), "{err}");
+    drop(silent);
 }
