@@ -144,16 +144,7 @@ fn service_external_ip(obj: &Value) -> String {
         "ClusterIP" | "NodePort" if external.is_empty() => "<none>".to_string(),
         "ClusterIP" | "NodePort" => external.join(","),
         "LoadBalancer" => {
-            let mut lb: Vec<&str> = json::arr(obj, &["status", "loadBalancer", "ingress"])
-                .iter()
-                .filter_map(|i| match (json::str(i, &["ip"]), json::str(i, &["hostname"])) {
-                    ("", "") => None,
-                    ("", host) => Some(host),
-                    (ip, _) => Some(ip),
-                })
-                .collect();
-            lb.sort_unstable();
-            lb.dedup();
+            let mut lb = super::format::load_balancer_ingress(obj);
             lb.extend(external);
             if lb.is_empty() {
                 "<pending>".to_string()

@@ -108,6 +108,22 @@ pub(super) fn bool_ptr(v: Option<bool>) -> String {
     }
 }
 
+/// `status.loadBalancer.ingress` addresses (IP, else hostname), sorted and deduplicated, as upstream's
+/// `loadBalancerStatusStringer` lists them.
+pub(super) fn load_balancer_ingress(obj: &serde_json::Value) -> Vec<&str> {
+    let mut out: Vec<&str> = super::json::arr(obj, &["status", "loadBalancer", "ingress"])
+        .iter()
+        .filter_map(|i| match (super::json::str(i, &["ip"]), super::json::str(i, &["hostname"])) {
+            ("", "") => None,
+            ("", host) => Some(host),
+            (ip, _) => Some(ip),
+        })
+        .collect();
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

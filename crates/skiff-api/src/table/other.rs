@@ -93,16 +93,7 @@ pub(super) fn ingress_row(obj: &Value, now: DateTime<Utc>) -> Vec<Value> {
         (false, false) => hosts.join(","),
     };
     // The server prints wide, so the address list is never clipped.
-    let mut address: Vec<&str> = json::arr(obj, &["status", "loadBalancer", "ingress"])
-        .iter()
-        .filter_map(|i| match (json::str(i, &["ip"]), json::str(i, &["hostname"])) {
-            ("", "") => None,
-            ("", host) => Some(host),
-            (ip, _) => Some(ip),
-        })
-        .collect();
-    address.sort_unstable();
-    address.dedup();
+    let address = super::format::load_balancer_ingress(obj);
     let ports = if json::arr(obj, &["spec", "tls"]).is_empty() { "80" } else { "80, 443" };
     vec![
         name(obj),
