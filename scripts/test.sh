@@ -9,6 +9,8 @@ command -v cc >/dev/null || need_apt+=(build-essential)
 command -v pkg-config >/dev/null || need_apt+=(pkg-config)
 command -v getfattr >/dev/null || need_apt+=(attr)
 command -v skopeo >/dev/null || need_apt+=(skopeo)
+command -v nft >/dev/null || need_apt+=(nftables)
+command -v ping >/dev/null || need_apt+=(iputils-ping)
 if [ ${#need_apt[@]} -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
