@@ -9,6 +9,7 @@ mod discovery;
 pub mod errors;
 mod handlers;
 mod http;
+pub mod inprocess;
 mod lifecycle;
 pub mod objects;
 mod openapi;

@@ -66,8 +66,14 @@ fn hostname() -> Option<String> {
     std::fs::read_to_string("/proc/sys/kernel/hostname").ok().map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
 }
 
-/// Runs the API server until `shutdown` resolves.
-pub async fn run(config: Config, store: Arc<dyn Store>, shutdown: impl Future<Output = ()>) -> Result<(), ServerError> {
+/// Runs the API server until `shutdown` resolves. `start_components` is called once the API is ready, with an
+/// in-process client, to start what runs beside it (scheduler, controllers, node agent).
+pub async fn run(
+    config: Config,
+    store: Arc<dyn Store>,
+    shutdown: impl Future<Output = ()>,
+    start_components: impl FnOnce(skiff_client::Client) + Send,
+) -> Result<(), ServerError> {
     let listener =
         TcpListener::bind(config.listen).await.map_err(|source| ServerError::Listen { addr: config.listen, source })?;
     let local = listener.local_addr().map_err(|source| ServerError::Listen { addr: config.listen, source })?;
@@ -88,6 +94,7 @@ pub async fn run(config: Config, store: Arc<dyn Store>, shutdown: impl Future<Ou
         tokio::spawn(lifecycle::namespace_controller(server.clone())),
         tokio::spawn(lifecycle::compactor(server.clone())),
     ];
+    start_components(skiff_client::Client::new(Arc::new(crate::inprocess::InProcess { server: server.clone() })));
     tracing::info!(listen = %local, kubeconfig = %kubeconfig.display(), "API server ready");
 
     tokio::pin!(shutdown);

@@ -117,7 +117,10 @@ fn main() -> anyhow::Result<()> {
                 let store = skiff_store::EmbeddedStore::open(&data_dir.join("store"))
                     .with_context(|| format!("opening the store in {}", data_dir.display()))?;
                 let config = skiff_apiserver::Config { data_dir, listen, compaction_interval };
-                skiff_apiserver::run(config, Arc::new(store), shutdown_signal()).await?;
+                skiff_apiserver::run(config, Arc::new(store), shutdown_signal(), |client| {
+                    tokio::spawn(skiff_scheduler::run(client));
+                })
+                .await?;
                 Ok(())
             })
         }
