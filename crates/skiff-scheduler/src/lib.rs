@@ -21,33 +21,36 @@ pub const SCHEDULER_NAME: &str = "default-scheduler";
 /// Runs forever, placing pods.
 pub async fn run(client: Client) {
     loop {
-        if let Err(e) = schedule_pending(&client).await {
-            tracing::warn!(error = %e, "scheduling pass failed");
-        }
-        wait_for_change(&client).await;
+        let revisions = match schedule_pending(&client).await {
+            Ok(r) => Some(r),
+            Err(e) => {
+                tracing::warn!(error = %e, "scheduling pass failed");
+                None
+            }
+        };
+        wait_for_change(&client, revisions).await;
     }
 }
 
-/// Returns when a pod or node changed, or after a resync period.
-async fn wait_for_change(client: &Client) {
+/// Returns when a pod or node changed after the pass's lists (watched from their resourceVersions, so nothing is
+/// replayed), or after a resync period.
+async fn wait_for_change(client: &Client, revisions: Option<(String, String)>) {
     let resync = tokio::time::sleep(Duration::from_secs(5));
     tokio::pin!(resync);
-    let pods = client.watch("/api/v1/pods", "0");
-    let nodes = client.watch("/api/v1/nodes", "0");
-    let (Ok(mut pods), Ok(mut nodes)) = futures::join!(pods, nodes) else {
+    let Some((pods_rv, nodes_rv)) = revisions else {
         resync.await;
         return;
     };
-    // A watch from "0" starts with the current objects; skip those, then wake on the first real change.
-    let settle = tokio::time::sleep(Duration::from_millis(20));
-    tokio::pin!(settle);
-    loop {
-        tokio::select! {
-            _ = &mut resync => return,
-            _ = &mut settle, if !settle.is_elapsed() => {}
-            Some(_) = pods.next() => if settle.is_elapsed() { return },
-            Some(_) = nodes.next() => if settle.is_elapsed() { return },
-        }
+    let (pods, nodes) =
+        futures::join!(client.watch("/api/v1/pods", &pods_rv), client.watch("/api/v1/nodes", &nodes_rv));
+    let (Ok(mut pods), Ok(mut nodes)) = (pods, nodes) else {
+        resync.await;
+        return;
+    };
+    tokio::select! {
+        _ = &mut resync => {}
+        _ = pods.next() => {}
+        _ = nodes.next() => {}
     }
 }
 
@@ -63,10 +66,11 @@ fn is_pending(pod: &Value) -> bool {
         && !matches!(str_at(pod, "/status/phase"), "Succeeded" | "Failed")
 }
 
-/// One pass: place every pending pod, in creation order.
-pub async fn schedule_pending(client: &Client) -> Result<(), ClientError> {
-    let (nodes, _) = client.list("/api/v1/nodes").await?;
-    let (pods, _) = client.list("/api/v1/pods").await?;
+/// One pass: place every pending pod, in creation order. Returns the resourceVersions of the pod and node lists
+/// it worked from.
+pub async fn schedule_pending(client: &Client) -> Result<(String, String), ClientError> {
+    let (nodes, nodes_rv) = client.list("/api/v1/nodes").await?;
+    let (pods, pods_rv) = client.list("/api/v1/pods").await?;
     let mut used: HashMap<String, (Requests, Vec<Value>)> = HashMap::new();
     for p in pods.iter().filter(|p| !str_at(p, "/spec/nodeName").is_empty()) {
         if matches!(str_at(p, "/status/phase"), "Succeeded" | "Failed") {
@@ -91,7 +95,7 @@ pub async fn schedule_pending(client: &Client) -> Result<(), ClientError> {
             Err(failures) => unschedulable(client, pod, &explain(nodes.len(), &failures)).await?,
         }
     }
-    Ok(())
+    Ok((pods_rv, nodes_rv))
 }
 
 fn pod_path(pod: &Value) -> String {
