@@ -1,0 +1,13 @@
+//! v1 `pids` controller: `pids.max` (`max` for no limit, as OCI's 0 or negative limit means).
+
+use std::path::Path;
+
+use oci_spec::runtime::LinuxPids;
+
+use crate::cgroup::write;
+use crate::error::Result;
+
+pub(super) fn apply(dir: &Path, p: &LinuxPids) -> Result<()> {
+    let v = if p.limit() > 0 { p.limit().to_string() } else { "max".to_string() };
+    write(&dir.join("pids.max"), &v)
+}
