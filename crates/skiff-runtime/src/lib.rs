@@ -25,6 +25,7 @@ pub mod stdio;
 mod caps;
 mod child;
 mod plan;
+mod securejoin;
 mod spawn;
 mod state;
 

@@ -8,7 +8,6 @@
 //! masked and read-only paths; `linux.sysctl`; a read-only root.
 //! Not supported (a clear [`RuntimeError::InvalidSpec`]): a terminal, user and time namespaces, joining a pid or
 //! mount namespace, `cgroup` mounts. Ignored with a warning: seccomp, AppArmor, SELinux labels, hooks.
-//! TODO: mount destinations are not resolved against symlinks inside the rootfs (runc's securejoin).
 
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
@@ -301,7 +300,8 @@ pub(crate) fn build(
         if bind {
             flags |= libc::MS_BIND;
         }
-        let dst = relative(m.destination())?;
+        // Resolved inside the rootfs, so symlinks the image made cannot send the mount outside it.
+        let dst = crate::securejoin::secure_join(root, m.destination())?.to_string_lossy().into_owned();
         if dst.is_empty() {
             return Err(RuntimeError::InvalidSpec("a mount on / is not supported".into()));
         }

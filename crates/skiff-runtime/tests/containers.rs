@@ -12,6 +12,7 @@ use oci_spec::runtime::{
     LinuxCpuBuilder, LinuxMemoryBuilder, LinuxNamespaceBuilder, LinuxNamespaceType, LinuxPidsBuilder, LinuxResources,
     Spec,
 };
+use skiff_runtime::RootfsSpec;
 
 fn with_resources(mut spec: Spec, res: LinuxResources) -> Spec {
     let mut linux = spec.linux().clone().expect("linux");
@@ -169,6 +170,37 @@ fn join_netns() {
     assert!(out.contains("skiffrt0:") && out.contains("skiffrt1:"), "{out}");
 }
 
+/// An image whose `/escape` is a symlink to `/`: a mount at `/escape/tmp/…` must land inside the rootfs, not on
+/// the host's `/tmp` (the kernel would follow the link from the host's root while the container is set up).
+fn mount_through_image_symlink() {
+    let f = Fixture::new("symlink");
+    let evil = f.dir.path().join("evil-layer");
+    std::fs::create_dir_all(&evil).expect("layer dir");
+    std::os::unix::fs::symlink("/", evil.join("escape")).expect("symlink");
+    let name = format!("skiff-securejoin-{}", std::process::id());
+    let mut s = spec(&f.id, &["sh", "-c", &format!("test -d /tmp/{name} && echo inside")]);
+    let mut mounts = s.mounts().clone().unwrap_or_default();
+    mounts.push(
+        oci_spec::runtime::MountBuilder::default()
+            .destination(format!("/escape/tmp/{name}"))
+            .typ("tmpfs")
+            .source("tmpfs")
+            .options(vec!["nosuid".to_string(), "nodev".to_string()])
+            .build()
+            .expect("mount"),
+    );
+    s.set_mounts(Some(mounts));
+    let mut cfg = f.config(s);
+    if let RootfsSpec::Overlay { lower, .. } = &mut cfg.rootfs {
+        lower.push(evil.clone());
+    }
+    let mut h = Helper::spawn(&cfg, vec![Step::Wait]);
+    h.started();
+    assert_eq!(h.line(), "exit 0 - 0");
+    assert_eq!(f.read_out().trim(), "inside");
+    assert!(!Path::new("/tmp").join(&name).exists(), "the mount escaped to the host's /tmp");
+}
+
 fn missing_binary() {
     let f = Fixture::new("nobin");
     let mut h = Helper::spawn(&f.config(spec(&f.id, &["no-such-binary", "x"])), vec![]);
@@ -225,7 +257,7 @@ fn main() {
     if let Ok(job) = std::env::var("SKIFF_RT_HELPER") {
         std::process::exit(common::helper_main(&job));
     }
-    let tests: [(&str, fn()); 9] = [
+    let tests: [(&str, fn()); 10] = [
         ("basic", basic),
         ("exit_code", exit_code),
         ("signals", signals),
@@ -235,6 +267,7 @@ fn main() {
         ("missing_binary", missing_binary),
         ("destroy_cleans_up", destroy_cleans_up),
         ("v2_unified_dirs", v2_unified_dirs),
+        ("mount_through_image_symlink", mount_through_image_symlink),
     ];
     let filters: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
     let selected: Vec<_> =
