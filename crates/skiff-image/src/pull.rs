@@ -145,33 +145,13 @@ pub(crate) async fn resolve(
     auth: &RegistryAuth,
     store: &ContentStore,
 ) -> Result<Resolved, PullError> {
-    let oref = oci_ref(ep, r);
-    let (bytes, digest) =
-        client.pull_manifest_raw(&oref, auth, ACCEPTED).await.map_err(|e| classify(r, &ep.host, e))?;
-    if let Some(pinned) = &r.digest {
-        if &digest != pinned {
-            return Err(PullError::Manifest {
-                reference: r.to_string(),
-                detail: format!("registry returned manifest {digest} for pinned digest {pinned}"),
-            });
-        }
-    }
-    store.write_blob(&digest, &bytes)?;
-    let top = AnyManifest::parse(&bytes).map_err(|detail| PullError::Manifest { reference: r.to_string(), detail })?;
+    let (digest, top) = fetch_manifest(client, ep, r, r, auth, store).await?;
     let (manifest_digest, manifest) = if top.is_index() {
         let entry = top.linux_amd64().ok_or_else(|| PullError::Manifest {
             reference: r.to_string(),
             detail: "no matching manifest for linux/amd64 in the manifest list entries".into(),
         })?;
-        let by_digest = r.with_digest(&entry.digest);
-        let (mbytes, mdigest) = client
-            .pull_manifest_raw(&oci_ref(ep, &by_digest), auth, ACCEPTED)
-            .await
-            .map_err(|e| classify(r, &ep.host, e))?;
-        store.write_blob(&mdigest, &mbytes)?;
-        let m =
-            AnyManifest::parse(&mbytes).map_err(|detail| PullError::Manifest { reference: r.to_string(), detail })?;
-        (mdigest, m)
+        fetch_manifest(client, ep, &r.with_digest(&entry.digest), r, auth, store).await?
     } else {
         (digest.clone(), top)
     };
@@ -180,6 +160,32 @@ pub(crate) async fn resolve(
         detail: format!("manifest {manifest_digest} has no config"),
     })?;
     Ok(Resolved { digest, manifest_digest, config, layers: manifest.layers })
+}
+
+/// Fetches the manifest (or index) `at` names, checks it against `at`'s digest when pinned (a tag's pin, or an
+/// index entry's), stores it, and parses it. Errors name `r`, the reference the user asked for.
+async fn fetch_manifest(
+    client: &Client,
+    ep: &Endpoint,
+    at: &Reference,
+    r: &Reference,
+    auth: &RegistryAuth,
+    store: &ContentStore,
+) -> Result<(String, AnyManifest), PullError> {
+    let (bytes, digest) =
+        client.pull_manifest_raw(&oci_ref(ep, at), auth, ACCEPTED).await.map_err(|e| classify(r, &ep.host, e))?;
+    if let Some(pinned) = &at.digest {
+        if &digest != pinned {
+            return Err(PullError::Manifest {
+                reference: r.to_string(),
+                detail: format!("registry returned manifest {digest} for pinned digest {pinned}"),
+            });
+        }
+    }
+    store.write_blob(&digest, &bytes)?;
+    let manifest =
+        AnyManifest::parse(&bytes).map_err(|detail| PullError::Manifest { reference: r.to_string(), detail })?;
+    Ok((digest, manifest))
 }
 
 fn oci_descriptor(d: &Descriptor) -> OciDescriptor {
