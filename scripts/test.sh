@@ -11,6 +11,8 @@ command -v getfattr >/dev/null || need_apt+=(attr)
 command -v skopeo >/dev/null || need_apt+=(skopeo)
 command -v nft >/dev/null || need_apt+=(nftables)
 command -v ping >/dev/null || need_apt+=(iputils-ping)
+command -v curl >/dev/null || need_apt+=(curl)
+command -v nsenter >/dev/null || need_apt+=(util-linux)
 if [ ${#need_apt[@]} -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"

@@ -12,4 +12,5 @@ pub mod registry;
 pub mod schema;
 pub mod strategy;
 pub mod table;
+pub mod token_request;
 pub mod validation;

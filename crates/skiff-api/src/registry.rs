@@ -75,13 +75,8 @@ impl Resource {
 
     /// What decoding into the Go type does to a request object: wrong types fail, unparseable quantities fail,
     /// unknown fields are dropped. Absent fields stay absent (no zero values are filled in).
-    pub fn normalize(&self, mut obj: Value) -> Result<Value, String> {
-        (self.typecheck)(&obj).map_err(|e| e.to_string())?;
-        if let Some(msg) = crate::schema::first_bad_quantity(self.group, self.version, self.kind, &obj) {
-            return Err(msg);
-        }
-        crate::schema::prune_unknown_fields(self.group, self.version, self.kind, &mut obj);
-        Ok(obj)
+    pub fn normalize(&self, obj: Value) -> Result<Value, String> {
+        normalize_with(self.typecheck, self.group, self.version, self.kind, obj)
     }
 
     pub fn subresource(&self, name: &str) -> Option<&'static Subresource> {
@@ -102,6 +97,20 @@ impl Resource {
     }
 }
 
+/// [`Resource::normalize`] for a kind that is not a stored resource (a subresource's body, e.g. TokenRequest).
+pub fn normalize_as<T: DeserializeOwned>(group: &str, version: &str, kind: &str, obj: Value) -> Result<Value, String> {
+    normalize_with(typecheck::<T>, group, version, kind, obj)
+}
+
+fn normalize_with(check: TypeCheck, group: &str, version: &str, kind: &str, mut obj: Value) -> Result<Value, String> {
+    check(&obj).map_err(|e| e.to_string())?;
+    if let Some(msg) = crate::schema::first_bad_quantity(group, version, kind, &obj) {
+        return Err(msg);
+    }
+    crate::schema::prune_unknown_fields(group, version, kind, &mut obj);
+    Ok(obj)
+}
+
 fn typecheck<T: DeserializeOwned>(v: &Value) -> Result<(), serde_json::Error> {
     match T::deserialize(v) {
         Ok(_) => Ok(()),
@@ -119,6 +128,17 @@ const fn status(group: &'static str, version: &'static str, kind: &'static str) 
 
 const fn scale() -> Subresource {
     Subresource { name: "scale", group: "autoscaling", version: "v1", kind: "Scale", verbs: GET_PATCH_UPDATE }
+}
+
+/// `serviceaccounts/token`: takes an `authentication.k8s.io/v1` TokenRequest, answers with a signed token.
+const fn token() -> Subresource {
+    Subresource {
+        name: "token",
+        group: "authentication.k8s.io",
+        version: "v1",
+        kind: "TokenRequest",
+        verbs: &["create"],
+    }
 }
 
 const ALL: &[&str] = &["all"];
@@ -181,7 +201,8 @@ pub static RESOURCES: &[Resource] = &[
     resource!("", "v1", "Pod", core::v1::Pod, "pods", "pod", namespaced: true,
         short: &["po"], categories: ALL,
         subresources: &[status("", "v1", "Pod"),
-            Subresource { name: "binding", group: "", version: "v1", kind: "Binding", verbs: &["create"] }],
+            Subresource { name: "binding", group: "", version: "v1", kind: "Binding", verbs: &["create"] },
+            Subresource { name: "log", group: "", version: "v1", kind: "Pod", verbs: &["get"] }],
         fields: POD_FIELDS, generation: false, storage: "pods"),
     resource!("", "v1", "ConfigMap", core::v1::ConfigMap, "configmaps", "configmap", namespaced: true,
         short: &["cm"], categories: &[], subresources: &[], fields: &[], generation: false, storage: "configmaps"),
@@ -198,7 +219,7 @@ pub static RESOURCES: &[Resource] = &[
         short: &["ep"], categories: &[], subresources: &[], fields: &[], generation: false,
         storage: "services/endpoints"),
     resource!("", "v1", "ServiceAccount", core::v1::ServiceAccount, "serviceaccounts", "serviceaccount",
-        namespaced: true, short: &["sa"], categories: &[], subresources: &[], fields: &[], generation: false,
+        namespaced: true, short: &["sa"], categories: &[], subresources: &[token()], fields: &[], generation: false,
         storage: "serviceaccounts"),
     resource!("", "v1", "Node", core::v1::Node, "nodes", "node", namespaced: false,
         short: &["no"], categories: &[], subresources: &[status("", "v1", "Node")],

@@ -1,10 +1,12 @@
-//! The Kubernetes API server: HTTPS with client-certificate authentication, routing of the Kubernetes URL
-//! grammar, discovery, OpenAPI, and the generic CRUD/watch handlers over the store.
+//! The Kubernetes API server: HTTPS with client-certificate and service-account token authentication, routing
+//! of the Kubernetes URL grammar, discovery, OpenAPI, and the generic CRUD/watch handlers over the store.
 //!
-//! Request path: TLS accept → authenticate (client certificate) → route (health, version, discovery, OpenAPI,
-//! resources) → handler (decode → admit → store) → JSON, Table or Status response.
+//! Request path: TLS accept → authenticate (client certificate, else service-account bearer token) → route
+//! (health, version, discovery, OpenAPI, resources) → handler (decode → admit → store) → JSON, Table or Status
+//! response.
 
 mod allocators;
+mod authn;
 mod discovery;
 pub mod errors;
 mod handlers;
@@ -17,6 +19,7 @@ pub mod pki;
 mod request;
 mod selectors;
 mod serve;
+pub mod tokens;
 
 use objects::Objects;
 use skiff_store::Store;
@@ -42,6 +45,11 @@ pub struct ApiServer {
     pub advertise: String,
     /// The cluster CA, published to every namespace as the `kube-root-ca.crt` ConfigMap.
     pub ca_pem: String,
+    /// Signs service-account tokens (`serviceaccounts/token`) and verifies bearer tokens.
+    pub tokens: tokens::TokenSigner,
+    token_cache: authn::TokenCache,
+    /// TLS towards node servers (`pods/log`); `None` in servers that proxy nothing (tests).
+    pub kubelet_client: Option<Arc<rustls::ClientConfig>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +60,8 @@ pub enum ServerError {
     Tls(String),
     #[error("listening on {addr}: {source}")]
     Listen { addr: SocketAddr, source: std::io::Error },
+    #[error("{0}")]
+    Token(#[from] tokens::TokenError),
     #[error("bootstrapping: {0}")]
     Bootstrap(Box<errors::ApiError>),
 }
@@ -63,7 +73,21 @@ impl From<errors::ApiError> for ServerError {
 }
 
 impl ApiServer {
-    pub fn new(store: Arc<dyn Store>, config: Config, advertise: String, ca_pem: String) -> Self {
-        ApiServer { objects: Objects::new(store), config, advertise, ca_pem }
+    pub fn new(
+        store: Arc<dyn Store>,
+        config: Config,
+        advertise: String,
+        ca_pem: String,
+        tokens: tokens::TokenSigner,
+    ) -> Self {
+        ApiServer {
+            objects: Objects::new(store),
+            config,
+            advertise,
+            ca_pem,
+            tokens,
+            token_cache: Default::default(),
+            kubelet_client: None,
+        }
     }
 }

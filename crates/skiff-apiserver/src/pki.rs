@@ -1,8 +1,9 @@
-//! The cluster's certificates: a CA made at first start, a serving certificate for the API server, and the admin
-//! client certificate behind `admin.kubeconfig`.
+//! The cluster's certificates: a CA made at first start, a serving certificate for the API server, the admin
+//! client certificate behind `admin.kubeconfig`, and the service-account signing key (`sa.key`, `sa.pub`).
 //!
-//! The CA and the admin certificate are made once and kept (clients hold them); the serving certificate is
-//! re-issued at every start, so its names follow the host's current name and listen address.
+//! The CA, the admin certificate and the service-account key are made once and kept (clients hold the first two;
+//! every issued service-account token is signed by the third); the serving certificate is re-issued when it
+//! lacks a name the current start needs.
 
 use base64::Engine;
 use rcgen::{
@@ -23,10 +24,17 @@ pub enum PkiError {
 /// PEM material the server needs.
 pub struct Pki {
     pub ca_pem: String,
+    ca_key_pem: String,
     pub serving_cert_pem: String,
     pub serving_key_pem: String,
     pub admin_cert_pem: String,
     pub admin_key_pem: String,
+    pub kubelet_client_cert_pem: String,
+    pub kubelet_client_key_pem: String,
+    /// The service-account token signing key (ECDSA P-256, PKCS#8 PEM) and its public half (SPKI PEM, the
+    /// format of kube-apiserver's `--service-account-key-file`).
+    pub sa_key_pem: String,
+    pub sa_pub_pem: String,
 }
 
 fn read(path: &Path) -> Result<Option<String>, PkiError> {
@@ -110,23 +118,96 @@ impl Pki {
                 }
             };
 
-        let (admin_crt, admin_key) = (dir.join("admin.crt"), dir.join("admin.key"));
-        let (admin_cert_pem, admin_key_pem) = match (read(&admin_crt)?, read(&admin_key)?) {
-            (Some(c), Some(k)) => (c, k),
-            _ => {
-                let key = KeyPair::generate()?;
-                let mut p = CertificateParams::default();
-                p.distinguished_name = name("kubernetes-admin", &["system:masters"]);
-                p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-                p.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
-                validity(&mut p, 10);
-                let cert = p.signed_by(&key, &ca, &ca_keypair)?;
-                write(&admin_key, &key.serialize_pem())?;
-                write(&admin_crt, &cert.pem())?;
-                (cert.pem(), key.serialize_pem())
+        let (admin_cert_pem, admin_key_pem) =
+            Self::client_cert(dir, "admin", "kubernetes-admin", &["system:masters"], &ca, &ca_keypair)?;
+        // The API server's identity towards node servers (logs), as kube-apiserver's --kubelet-client-certificate.
+        let (kubelet_client_cert_pem, kubelet_client_key_pem) = Self::client_cert(
+            dir,
+            "apiserver-kubelet-client",
+            "kube-apiserver-kubelet-client",
+            &["system:masters"],
+            &ca,
+            &ca_keypair,
+        )?;
+        let (sa_key_pem, sa_pub_pem) = Self::service_account_key(dir)?;
+        Ok(Pki {
+            ca_pem,
+            ca_key_pem,
+            serving_cert_pem,
+            serving_key_pem,
+            admin_cert_pem,
+            admin_key_pem,
+            kubelet_client_cert_pem,
+            kubelet_client_key_pem,
+            sa_key_pem,
+            sa_pub_pem,
+        })
+    }
+
+    /// A client certificate kept in `dir/<file>.crt|.key`, made on first use.
+    fn client_cert(
+        dir: &Path,
+        file: &str,
+        cn: &str,
+        orgs: &[&str],
+        ca: &rcgen::Certificate,
+        ca_key: &KeyPair,
+    ) -> Result<(String, String), PkiError> {
+        let (crt, key_path) = (dir.join(format!("{file}.crt")), dir.join(format!("{file}.key")));
+        if let (Some(c), Some(k)) = (read(&crt)?, read(&key_path)?) {
+            return Ok((c, k));
+        }
+        let key = KeyPair::generate()?;
+        let mut p = CertificateParams::default();
+        p.distinguished_name = name(cn, orgs);
+        p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        p.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+        validity(&mut p, 10);
+        let cert = p.signed_by(&key, ca, ca_key)?;
+        write(&key_path, &key.serialize_pem())?;
+        write(&crt, &cert.pem())?;
+        Ok((cert.pem(), key.serialize_pem()))
+    }
+
+    /// A serving certificate for a node server (the kubelet's port): the node's name and addresses, signed by
+    /// the CA, so the API server can verify whom it proxies to. Made fresh at every agent start.
+    pub fn issue_node_serving(&self, node_name: &str, ips: &[IpAddr]) -> Result<(String, String), PkiError> {
+        let ca_keypair = KeyPair::from_pem(&self.ca_key_pem)?;
+        let ca = CertificateParams::from_ca_cert_pem(&self.ca_pem)?.self_signed(&ca_keypair)?;
+        let key = KeyPair::generate()?;
+        let mut p = CertificateParams::default();
+        p.distinguished_name = name(&format!("system:node:{node_name}"), &["system:nodes"]);
+        p.subject_alt_names.push(SanType::DnsName(node_name.to_string().try_into()?));
+        p.subject_alt_names.extend(ips.iter().copied().map(SanType::IpAddress));
+        p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        p.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+        validity(&mut p, 2);
+        let cert = p.signed_by(&key, &ca, &ca_keypair)?;
+        Ok((cert.pem(), key.serialize_pem()))
+    }
+
+    /// Loads or makes the service-account signing key. It must outlive restarts: a new key would invalidate
+    /// every token pods hold. `sa.pub` is derived from `sa.key` when missing.
+    fn service_account_key(dir: &Path) -> Result<(String, String), PkiError> {
+        let (key_path, pub_path) = (dir.join("sa.key"), dir.join("sa.pub"));
+        let key_pem = match read(&key_path)? {
+            Some(k) => k,
+            None => {
+                let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
+                write(&key_path, &key.serialize_pem())?;
+                tracing::info!(dir = %dir.display(), "created service-account signing key");
+                key.serialize_pem()
             }
         };
-        Ok(Pki { ca_pem, serving_cert_pem, serving_key_pem, admin_cert_pem, admin_key_pem })
+        let pub_pem = match read(&pub_path)? {
+            Some(p) => p,
+            None => {
+                let p = KeyPair::from_pem(&key_pem)?.public_key_pem();
+                write(&pub_path, &p)?;
+                p
+            }
+        };
+        Ok((key_pem, pub_pem))
     }
 
     /// A serving certificate for the API server's well-known names plus `hosts`, signed by the CA.

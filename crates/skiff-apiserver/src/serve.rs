@@ -1,11 +1,12 @@
-//! The HTTPS listener: TLS with optional client certificates, HTTP/1.1 and HTTP/2, authentication, and the
-//! top-level routes (health, version, discovery, OpenAPI); resource paths go to [`crate::handlers`].
+//! The HTTPS listener: TLS with optional client certificates, HTTP/1.1 and HTTP/2, authentication (client
+//! certificate, else a service-account bearer token: [`crate::authn`]), and the top-level routes (health, version,
+//! discovery, OpenAPI); resource paths go to [`crate::handlers`].
 
 use crate::errors::ApiError;
 use crate::http::{self, Body};
 use crate::pki::Pki;
 use crate::request::{parse_resource_path, Query};
-use crate::{discovery, handlers, lifecycle, openapi, ApiServer, Config, ServerError};
+use crate::{authn, discovery, handlers, lifecycle, openapi, ApiServer, Config, ServerError};
 use ::http::{Method, Request, Response};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
@@ -19,7 +20,8 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
-/// An authenticated client, from its certificate's subject (CN = user, O = groups).
+/// An authenticated client: from its certificate's subject (CN = user, O = groups), or the ServiceAccount of its
+/// bearer token.
 #[derive(Clone, Debug)]
 pub struct User {
     pub name: String,
@@ -62,6 +64,29 @@ fn tls_config(pki: &Pki) -> Result<rustls::ServerConfig, ServerError> {
     Ok(cfg)
 }
 
+/// The API server's TLS client towards node servers: its kubelet-client certificate, and the cluster CA to verify
+/// the node's serving certificate.
+fn kubelet_client_config(pki: &Pki) -> Result<rustls::ClientConfig, ServerError> {
+    let tls = |e: &dyn std::fmt::Display| ServerError::Tls(e.to_string());
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls_pemfile::certs(&mut pki.ca_pem.as_bytes()) {
+        roots.add(c.map_err(|e| tls(&e))?).map_err(|e| tls(&e))?;
+    }
+    let chain: Vec<CertificateDer<'static>> = rustls_pemfile::certs(&mut pki.kubelet_client_cert_pem.as_bytes())
+        .collect::<Result<_, _>>()
+        .map_err(|e| tls(&e))?;
+    let key: PrivateKeyDer<'static> = rustls_pemfile::private_key(&mut pki.kubelet_client_key_pem.as_bytes())
+        .map_err(|e| tls(&e))?
+        .ok_or_else(|| ServerError::Tls("kubelet client key PEM holds no key".into()))?;
+    rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| tls(&e))?
+        .with_root_certificates(roots)
+        .with_client_auth_cert(chain, key)
+        .map_err(|e| tls(&e))
+}
+
 fn hostname() -> Option<String> {
     std::fs::read_to_string("/proc/sys/kernel/hostname").ok().map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
 }
@@ -72,7 +97,7 @@ pub async fn run(
     config: Config,
     store: Arc<dyn Store>,
     shutdown: impl Future<Output = ()>,
-    start_components: impl FnOnce(skiff_client::Client) + Send,
+    start_components: impl FnOnce(skiff_client::Client, &Pki) + Send,
 ) -> Result<(), ServerError> {
     let listener =
         TcpListener::bind(config.listen).await.map_err(|source| ServerError::Listen { addr: config.listen, source })?;
@@ -83,7 +108,10 @@ pub async fn run(
     let pki = Pki::load_or_create(&config.data_dir.join("pki"), &hosts)?;
     let acceptor = TlsAcceptor::from(Arc::new(tls_config(&pki)?));
 
-    let server = Arc::new(ApiServer::new(store, config.clone(), advertise.clone(), pki.ca_pem.clone()));
+    let signer = crate::tokens::TokenSigner::from_pem(&pki.sa_key_pem)?;
+    let mut server = ApiServer::new(store, config.clone(), advertise.clone(), pki.ca_pem.clone(), signer);
+    server.kubelet_client = Some(Arc::new(kubelet_client_config(&pki)?));
+    let server = Arc::new(server);
     lifecycle::bootstrap(&server).await?;
     if let Err(e) = lifecycle::kubernetes_service(&server).await {
         tracing::warn!(error = %e, "could not create the kubernetes Service");
@@ -94,7 +122,7 @@ pub async fn run(
         tokio::spawn(lifecycle::namespace_controller(server.clone())),
         tokio::spawn(lifecycle::compactor(server.clone())),
     ];
-    start_components(skiff_client::Client::new(Arc::new(crate::inprocess::InProcess { server: server.clone() })));
+    start_components(skiff_client::Client::new(Arc::new(crate::inprocess::InProcess { server: server.clone() })), &pki);
     tracing::info!(listen = %local, kubeconfig = %kubeconfig.display(), "API server ready");
 
     tokio::pin!(shutdown);
@@ -148,11 +176,25 @@ fn is_public(path: &str) -> bool {
         || ["/healthz", "/livez", "/readyz"].iter().any(|p| path == *p || path.starts_with(&format!("{p}/")))
 }
 
-async fn route(server: Arc<ApiServer>, user: Option<User>, req: Request<Incoming>) -> Response<Body> {
+async fn route(server: Arc<ApiServer>, cert_user: Option<User>, req: Request<Incoming>) -> Response<Body> {
     let started = std::time::Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let query = Query::parse(req.uri().query());
+    // As upstream's union authenticator: a client certificate wins; otherwise a bearer token must be valid,
+    // and a request carrying a bad one is refused outright (401, even on public paths) rather than served as
+    // anonymous.
+    let user = match (cert_user, authn::bearer_token(req.headers())) {
+        (Some(u), _) => Some(u),
+        (None, None) => None,
+        (None, Some(token)) => match authn::authenticate(&server, token).await {
+            Ok(u) => Some(u),
+            Err(e) => {
+                tracing::debug!(%method, %path, error = %e, "bearer token refused");
+                return http::error(&ApiError::Unauthorized);
+            }
+        },
+    };
     let resp = match dispatch(server, user.as_ref(), req, &path, query).await {
         Ok(r) => r,
         Err(e) => http::error(&e),

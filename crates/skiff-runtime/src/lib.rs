@@ -42,7 +42,7 @@ pub use rootfs::RootfsSpec;
 pub use stdio::{Stdio, StdioTarget};
 
 /// Everything needed to start one container.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ContainerConfig {
     /// Unique among the containers of `state_dir`; also the cgroup's name. `[A-Za-z0-9_.-]`, not `.`/`..`.
     pub id: String,
@@ -174,7 +174,7 @@ impl Container {
     }
 
     /// Whether the recorded process still exists (and is the same process, not a reused pid).
-    fn alive(&self) -> bool {
+    pub fn alive(&self) -> bool {
         self.pid > 0 && state::start_time(self.pid).is_some_and(|t| t == self.start_time)
     }
 }

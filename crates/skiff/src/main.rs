@@ -31,6 +31,22 @@ enum Command {
         /// How often old history is compacted, e.g. `5m`, `30s` (watches older than that get 410 Gone).
         #[arg(long, default_value = "5m", value_parser = parse_duration)]
         compaction_interval: std::time::Duration,
+        #[command(flatten)]
+        agent: AgentArgs,
+    },
+    /// Remove everything the node agent made on this machine: pods' containers (killed), sandboxes, volumes,
+    /// cgroups, the bridge and the nftables table. Run it with the server stopped.
+    Reset {
+        #[arg(long, default_value = "/var/lib/skiff", env = "SKIFF_DATA_DIR")]
+        data_dir: PathBuf,
+        #[command(flatten)]
+        agent: AgentArgs,
+    },
+    /// The per-container shim (started by the node agent; not for direct use).
+    #[command(hide = true)]
+    Shim {
+        #[arg(long)]
+        bundle: PathBuf,
     },
     /// Print the admin kubeconfig of a server's data dir.
     Kubeconfig {
@@ -49,6 +65,64 @@ enum Command {
     },
     /// Print the version.
     Version,
+}
+
+/// The built-in node agent's settings.
+#[derive(clap::Args)]
+struct AgentArgs {
+    /// Run the API server, scheduler and controllers only: no node agent on this machine.
+    #[arg(long)]
+    no_agent: bool,
+    /// The Node's name (default: the host name).
+    #[arg(long, env = "SKIFF_NODE_NAME")]
+    node_name: Option<String>,
+    /// The address the Node reports (default: the source address of the default route).
+    #[arg(long)]
+    node_ip: Option<std::net::Ipv4Addr>,
+    /// This node's pod CIDR.
+    #[arg(long, default_value = "10.244.0.0/24")]
+    pod_cidr: ipnet::Ipv4Net,
+    /// The pod network's bridge.
+    #[arg(long, default_value = "skiff0")]
+    bridge: String,
+    /// The nftables table (family ip) of the pod network.
+    #[arg(long, default_value = "skiff")]
+    nft_table: String,
+    /// The cgroup (in every hierarchy) under which pods run.
+    #[arg(long, default_value = "skiff")]
+    cgroup_parent: String,
+    /// A registry mirror, REGISTRY=URL (e.g. docker.io=http://127.0.0.1:5000); repeatable, tried in order.
+    #[arg(long = "registry-mirror")]
+    registry_mirror: Vec<String>,
+    /// The node server's port (logs; the kubelet's port).
+    #[arg(long, default_value_t = 10250)]
+    kubelet_port: u16,
+}
+
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_lowercase())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "skiff-node".into())
+}
+
+impl AgentArgs {
+    fn config(&self, data_dir: &std::path::Path) -> anyhow::Result<skiff_agent::Config> {
+        Ok(skiff_agent::Config {
+            node_name: self.node_name.clone().unwrap_or_else(host_name),
+            dir: data_dir.join("agent"),
+            images_dir: data_dir.join("images"),
+            registry_mirrors: self.registry_mirror.clone(),
+            pod_cidr: self.pod_cidr,
+            bridge: self.bridge.clone(),
+            nft_table: self.nft_table.clone(),
+            cgroup_parent: self.cgroup_parent.clone(),
+            shim_exe: std::env::current_exe().context("finding the skiff executable for the shim")?,
+            node_ip: self.node_ip,
+            node_server: None,
+        })
+    }
 }
 
 /// `300ms`, `30s`, `5m`, `1h`.
@@ -93,6 +167,19 @@ async fn shutdown_signal() {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
+        // Before anything starts a thread: the shim clones itself into containers and must stay single-threaded.
+        Command::Shim { bundle } => {
+            init_tracing(cli.verbose);
+            std::process::exit(skiff_shim::main(&bundle));
+        }
+        Command::Reset { data_dir, agent } => {
+            init_tracing(cli.verbose);
+            let cfg = agent.config(&data_dir)?;
+            let rt =
+                tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
+            rt.block_on(skiff_agent::reset(&cfg)).context("resetting the node")?;
+            Ok(())
+        }
         Command::Version => {
             println!("skiff {} (Kubernetes v1.32 API)", env!("CARGO_PKG_VERSION"));
             Ok(())
@@ -109,7 +196,9 @@ fn main() -> anyhow::Result<()> {
             print!("{text}");
             Ok(())
         }
-        Command::Server { data_dir, listen, compaction_interval } => {
+        Command::Server { data_dir, listen, compaction_interval, agent } => {
+            let agent_cfg = if agent.no_agent { None } else { Some(agent.config(&data_dir)?) };
+            let kubelet_port = agent.kubelet_port;
             init_tracing(cli.verbose);
             let rt =
                 tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
@@ -117,8 +206,29 @@ fn main() -> anyhow::Result<()> {
                 let store = skiff_store::EmbeddedStore::open(&data_dir.join("store"))
                     .with_context(|| format!("opening the store in {}", data_dir.display()))?;
                 let config = skiff_apiserver::Config { data_dir, listen, compaction_interval };
-                skiff_apiserver::run(config, Arc::new(store), shutdown_signal(), |client| {
-                    tokio::spawn(skiff_scheduler::run(client));
+                skiff_apiserver::run(config, Arc::new(store), shutdown_signal(), |client, pki| {
+                    tokio::spawn(skiff_scheduler::run(client.clone()));
+                    if let Some(mut cfg) = agent_cfg {
+                        let ip = cfg.node_ip.unwrap_or_else(skiff_agent::node::detect_node_ip);
+                        cfg.node_ip = Some(ip);
+                        let ips = [std::net::IpAddr::V4(ip), std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)];
+                        match pki.issue_node_serving(&cfg.node_name, &ips) {
+                            Ok((cert_pem, key_pem)) => {
+                                let tls = skiff_agent::server::NodeTls {
+                                    cert_pem,
+                                    key_pem,
+                                    client_ca_pem: pki.ca_pem.clone(),
+                                };
+                                cfg.node_server = Some((kubelet_port, tls));
+                            }
+                            Err(e) => tracing::error!(error = %e, "no node server: issuing its certificate"),
+                        }
+                        tokio::spawn(async move {
+                            if let Err(e) = skiff_agent::run(client, cfg).await {
+                                tracing::error!(error = %e, "the node agent stopped");
+                            }
+                        });
+                    }
                 })
                 .await?;
                 Ok(())

@@ -36,7 +36,11 @@ pub fn now_rfc3339() -> String {
 
 /// "`Pod in version "v1" cannot be handled as a Pod: …`", upstream's prefix for decoding failures.
 fn cannot_handle(r: &Resource, detail: impl std::fmt::Display) -> ApiError {
-    ApiError::BadRequest(format!("{} in version \"{}\" cannot be handled as a {}: {detail}", r.kind, r.version, r.kind))
+    cannot_handle_kind(r.version, r.kind, detail)
+}
+
+fn cannot_handle_kind(version: &str, kind: &str, detail: impl std::fmt::Display) -> ApiError {
+    ApiError::BadRequest(format!("{kind} in version \"{version}\" cannot be handled as a {kind}: {detail}"))
 }
 
 /// Decodes a full object for `r` from a request body: parses it (JSON, YAML, protobuf), checks apiVersion/kind,
@@ -48,18 +52,35 @@ pub fn decode_object(
     content_type: &str,
     validation: FieldValidation,
 ) -> ApiResult<(Value, Vec<String>)> {
+    let (obj, warnings) = decode_kind(r.group, r.version, r.kind, body, content_type, validation)?;
+    let obj = check_object(r, obj)?;
+    Ok((obj, warnings))
+}
+
+/// Parses a body holding a `group/version, kind` object (JSON, YAML, protobuf) and applies field validation,
+/// without the type checks of [`decode_object`]: for bodies that are not a stored resource (subresources that
+/// speak another kind, like `serviceaccounts/token`'s TokenRequest).
+pub fn decode_kind(
+    group: &str,
+    version: &str,
+    kind: &str,
+    body: &[u8],
+    content_type: &str,
+    validation: FieldValidation,
+) -> ApiResult<(Value, Vec<String>)> {
+    let fail = |e: &dyn std::fmt::Display| cannot_handle_kind(version, kind, e);
     let (obj, strict) = match content_type {
         "" | "application/json" | "*/*" => {
-            skiff_api::schema::decode_strict(r.group, r.version, r.kind, body).map_err(|e| cannot_handle(r, e))?
+            skiff_api::schema::decode_strict(group, version, kind, body).map_err(|e| fail(&e))?
         }
         "application/vnd.kubernetes.protobuf" => {
-            let v = skiff_api::proto::decode(body, r.group, r.version, r.kind).map_err(|e| cannot_handle(r, e))?;
-            let unknown = skiff_api::schema::unknown_fields(r.group, r.version, r.kind, &v);
+            let v = skiff_api::proto::decode(body, group, version, kind).map_err(|e| fail(&e))?;
+            let unknown = skiff_api::schema::unknown_fields(group, version, kind, &v);
             (v, unknown.into_iter().map(StrictError::Unknown).collect())
         }
         "application/yaml" => {
-            let v: Value = serde_yaml::from_slice(body).map_err(|e| cannot_handle(r, e))?;
-            let unknown = skiff_api::schema::unknown_fields(r.group, r.version, r.kind, &v);
+            let v: Value = serde_yaml::from_slice(body).map_err(|e| fail(&e))?;
+            let unknown = skiff_api::schema::unknown_fields(group, version, kind, &v);
             (v, unknown.into_iter().map(StrictError::Unknown).collect())
         }
         other => {
@@ -71,11 +92,10 @@ pub fn decode_object(
     let warnings = match (validation, strict.is_empty()) {
         (_, true) | (FieldValidation::Ignore, _) => vec![],
         (FieldValidation::Strict, false) => {
-            return Err(cannot_handle(r, skiff_api::schema::strict_errors_message(&strict)));
+            return Err(fail(&skiff_api::schema::strict_errors_message(&strict)));
         }
         (FieldValidation::Warn, false) => strict.iter().map(ToString::to_string).collect(),
     };
-    let obj = check_object(r, obj)?;
     Ok((obj, warnings))
 }
 

@@ -2,9 +2,11 @@
 
 pub mod admit;
 pub mod delete;
+pub mod logs;
 pub mod read;
 pub mod service;
 pub mod subresources;
+pub mod token;
 pub mod watch;
 pub mod write;
 

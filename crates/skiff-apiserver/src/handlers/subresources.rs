@@ -1,6 +1,6 @@
 //! Subresources: `status` (the verbs of the main resource, restricted to status), `scale` (an
-//! `autoscaling/v1` Scale view of spec.replicas), `binding` (the scheduler's pod → node assignment) and
-//! `finalize` (a namespace's spec.finalizers).
+//! `autoscaling/v1` Scale view of spec.replicas), `binding` (the scheduler's pod → node assignment),
+//! `finalize` (a namespace's spec.finalizers) and `token` (a ServiceAccount's TokenRequest: [`super::token`]).
 
 use super::admit::{self, FieldValidation};
 use super::read::respond_object;
@@ -37,7 +37,9 @@ pub async fn serve(ctx: &Ctx, method: &Method, sub: &str) -> ApiResult<Response<
         }
         ("scale", "update" | "patch") => scale_write(ctx, verb == "patch").await,
         ("binding", "create") => bind(ctx).await,
+        ("log", "get") => super::logs::serve(ctx).await,
         ("finalize", "update") => finalize(ctx).await,
+        ("token", "create") => super::token::create(ctx).await,
         _ => Err(ApiError::MethodNotAllowed),
     }
 }

@@ -5,13 +5,13 @@
 /// reference document's paths for these and drop every other resource's.
 pub const SERVED: &[(&str, &str, &str, &[&str])] = &[
     ("", "v1", "namespaces", &["status", "finalize"]),
-    ("", "v1", "pods", &["status", "binding"]),
+    ("", "v1", "pods", &["status", "binding", "log"]),
     ("", "v1", "configmaps", &[]),
     ("", "v1", "secrets", &[]),
     ("", "v1", "events", &[]),
     ("", "v1", "services", &["status"]),
     ("", "v1", "endpoints", &[]),
-    ("", "v1", "serviceaccounts", &[]),
+    ("", "v1", "serviceaccounts", &["token"]),
     ("", "v1", "nodes", &["status"]),
     ("", "v1", "persistentvolumes", &["status"]),
     ("", "v1", "persistentvolumeclaims", &["status"]),

@@ -38,6 +38,26 @@ pub struct Server {
     pub dir: tempfile::TempDir,
     pub port: u16,
     pub cache: tempfile::TempDir,
+    /// The extra `skiff server` flags it was started with (reused by restarts and `skiff reset`).
+    pub flags: Vec<String>,
+    /// Whether its node agent runs (then dropping it runs `skiff reset` to remove pods, network and cgroups).
+    pub agent: bool,
+}
+
+/// Random lowercase hex.
+pub fn rand_hex(n: usize) -> String {
+    use std::collections::hash_map::RandomState;
+    use std::hash::{BuildHasher, Hasher};
+    let mut out = String::new();
+    while out.len() < n {
+        let mut h = RandomState::new().build_hasher();
+        h.write_u128(
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0),
+        );
+        out.push_str(&format!("{:016x}", h.finish()));
+    }
+    out.truncate(n);
+    out
 }
 
 impl Server {
@@ -48,15 +68,53 @@ impl Server {
     /// Starts a server with extra `skiff server` flags.
     pub fn start_with(extra: &[&str]) -> Server {
         let dir = tempfile::Builder::new().prefix("skiff-test-").tempdir().expect("temp dir");
-        Self::launch(dir, free_port(), extra)
+        let mut flags: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        flags.push("--no-agent".into());
+        Self::launch(dir, free_port(), flags)
     }
 
-    /// Starts (or restarts) a server on an existing data dir.
+    /// Starts (or restarts) a server without an agent on an existing data dir.
     pub fn start_in(dir: tempfile::TempDir, port: u16) -> Server {
-        Self::launch(dir, port, &[])
+        Self::launch(dir, port, vec!["--no-agent".into()])
     }
 
-    fn launch(dir: tempfile::TempDir, port: u16, extra: &[&str]) -> Server {
+    /// Starts a server with its node agent, on a bridge, pod CIDR, nftables table and cgroup parent of its own,
+    /// pulling docker.io images through `mirror` (a test registry's URL).
+    pub fn start_with_agent(mirror: &str, extra: &[&str]) -> Server {
+        let dir = tempfile::Builder::new().prefix("skiff-test-").tempdir().expect("temp dir");
+        let id = rand_hex(6);
+        let octets = u32::from_str_radix(&id[..4], 16).unwrap_or(0);
+        let mut flags: Vec<String> = [
+            "--bridge".to_string(),
+            format!("skt{id}"),
+            "--nft-table".into(),
+            format!("skiff_t{id}"),
+            "--cgroup-parent".into(),
+            format!("skiff-test-{id}"),
+            "--pod-cidr".into(),
+            format!("10.{}.{}.0/24", 200 + (octets >> 8) % 50, octets & 0xff),
+            "--registry-mirror".into(),
+            format!("docker.io={mirror}"),
+            "--node-name".into(),
+            "skiff-node".into(),
+            "--kubelet-port".into(),
+            free_port().to_string(),
+        ]
+        .into();
+        flags.extend(extra.iter().map(|s| s.to_string()));
+        Self::launch(dir, free_port(), flags)
+    }
+
+    /// SIGKILLs the server (its containers keep running) and starts it again on the same data dir and port.
+    pub fn crash_and_restart(mut self) -> Server {
+        self.kill();
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("temp dir"));
+        let flags = std::mem::take(&mut self.flags);
+        self.agent = false;
+        Self::launch(dir, self.port, flags)
+    }
+
+    fn launch(dir: tempfile::TempDir, port: u16, flags: Vec<String>) -> Server {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -66,13 +124,14 @@ impl Server {
             .args(["server", "-v", "--data-dir"])
             .arg(dir.path())
             .args(["--listen", &format!("127.0.0.1:{port}")])
-            .args(extra)
+            .args(&flags)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
             .expect("spawning skiff server");
         let cache = tempfile::tempdir().expect("cache dir");
-        let s = Server { kubectl: KUBECTL.to_string(), child: Some(child), dir, port, cache };
+        let agent = !flags.iter().any(|f| f == "--no-agent");
+        let s = Server { kubectl: KUBECTL.to_string(), child: Some(child), dir, port, cache, flags, agent };
         s.wait_ready();
         s
     }
@@ -184,6 +243,32 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         self.kill();
+        if self.agent {
+            // the agent leaves pods running when it stops (a restart adopts them): remove them and the network
+            let reset_flags: Vec<&String> = self
+                .flags
+                .iter()
+                .enumerate()
+                .filter(|(i, f)| {
+                    let value_of = |name: &str| *i > 0 && self.flags[*i - 1] == name;
+                    ["--bridge", "--nft-table", "--cgroup-parent", "--pod-cidr"]
+                        .iter()
+                        .any(|n| f.as_str() == *n || value_of(n))
+                })
+                .map(|(_, f)| f)
+                .collect();
+            let out = Command::new(env!("CARGO_BIN_EXE_skiff"))
+                .arg("reset")
+                .arg("--data-dir")
+                .arg(self.dir.path())
+                .args(reset_flags)
+                .output();
+            match out {
+                Ok(o) if o.status.success() => {}
+                Ok(o) => eprintln!("skiff reset failed:\n{}", String::from_utf8_lossy(&o.stderr)),
+                Err(e) => eprintln!("skiff reset: {e}"),
+            }
+        }
     }
 }
 

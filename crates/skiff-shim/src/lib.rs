@@ -1,0 +1,29 @@
+//! The per-container shim (`skiff shim --bundle DIR`) and the CRI log format.
+//!
+//! Like conmon or containerd-shim: one small, single-threaded process per container, so that the container's
+//! init has a parent that outlives the agent. The agent writes `DIR/config.json` ([`ShimConfig`]) and calls
+//! [`spawn`], which starts the shim in its own session and returns the one line it reports ([`StartReport`]).
+//! The shim ([`main`], in `process.rs`) starts the container with `skiff_runtime::create_and_start` (which clones
+//! the calling process — hence single-threaded), writes `DIR/started.json`, copies the container's stdout and
+//! stderr into a CRI-format log file ([`log`]), and when the init exits reaps it and writes `DIR/exit.json`
+//! ([`ExitRecord`]). It never destroys the container: the agent reads the exit record and the logs, then calls
+//! `skiff_runtime::destroy_by_id`.
+//!
+//! Bundle layout (all written atomically, by rename): `config.json` (agent), `started.json` and `exit.json`
+//! (shim), `shim.log` (the shim's own stderr, appended to).
+//!
+//! Nothing here knows about Kubernetes objects; [`log`] knows the CRI log format that `kubectl logs` reads.
+
+mod error;
+pub mod log;
+mod process;
+mod records;
+mod spawn;
+
+pub use error::ShimError;
+pub use process::main;
+pub use records::{
+    read_config, read_exit, read_started, write_config, ExitRecord, ShimConfig, StartReport, Started, CONFIG_FILE,
+    EXIT_FILE, SHIM_LOG_FILE, STARTED_FILE,
+};
+pub use spawn::spawn;

@@ -1,0 +1,466 @@
+//! Pods run for real: the built-in node agent runs the seed article's pods as Linux containers (images from a
+//! local registry that mirrors docker.io), and the article's claims hold when checked from the host: nginx answers
+//! on the pod IP, containers of a pod share its network and hostname, volumes are shared (and read-only where the
+//! manifest says), init containers run first. Also: restart policies, bad input ending as pod status, clean-up
+//! after deletion, and adoption of running containers by a restarted server. Runs as root.
+
+mod common;
+use common::registry::Registry;
+use common::*;
+
+use serde_json::Value;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .map(|s| s.lines().any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0")))
+        .unwrap_or(false)
+}
+
+macro_rules! require_root {
+    () => {
+        if !is_root() {
+            eprintln!("skipped: needs root");
+            return;
+        }
+    };
+}
+
+fn start() -> (Registry, Server) {
+    let reg = Registry::seeded(&[]);
+    let s = Server::start_with_agent(&reg.url(), &[]);
+    (reg, s)
+}
+
+fn apply(s: &Server, manifest: &str) {
+    let out = s.kubectl_with(&s.kubectl, &["apply", "-f", "-"], Some(manifest));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+fn pod_json(s: &Server, name: &str) -> Value {
+    serde_json::from_str(&s.ok(&["get", "pod", name, "-o", "json"])).expect("pod json")
+}
+
+fn wait_ready(s: &Server, pods: &[&str]) {
+    let mut args = vec!["wait", "--for=condition=Ready", "--timeout=120s"];
+    let names: Vec<String> = pods.iter().map(|p| format!("pod/{p}")).collect();
+    args.extend(names.iter().map(String::as_str));
+    let out = s.kubectl(&args);
+    if !out.status.success() {
+        let pods = s.ok(&["get", "pods", "-o", "wide"]);
+        let describe = s.ok(&["describe", "pods"]);
+        panic!("pods not Ready: {}\n{pods}\n{describe}\n{}", String::from_utf8_lossy(&out.stderr), s.log());
+    }
+}
+
+fn pod_ip(s: &Server, name: &str) -> String {
+    s.ok(&["get", "pod", name, "-o", "jsonpath={.status.podIP}"])
+}
+
+/// The host pid of a container's init, from the shim's record in the agent's data dir.
+fn container_pid(s: &Server, pod: &str, container: &str) -> i32 {
+    let p = pod_json(s, pod);
+    let uid = p["metadata"]["uid"].as_str().expect("uid");
+    let restarts = p["status"]["containerStatuses"]
+        .as_array()
+        .into_iter()
+        .chain(p["status"]["initContainerStatuses"].as_array())
+        .flatten()
+        .find(|c| c["name"] == container)
+        .and_then(|c| c["restartCount"].as_u64())
+        .unwrap_or(0);
+    let f: PathBuf = s.dir.path().join(format!("agent/pods/{uid}/containers/{container}/{restarts}/started.json"));
+    let v: Value = serde_json::from_slice(&std::fs::read(&f).expect("started.json")).expect("started json");
+    v["pid"].as_i64().expect("pid") as i32
+}
+
+fn ns_inode(pid: i32, kind: &str) -> String {
+    std::fs::read_link(format!("/proc/{pid}/ns/{kind}")).expect("ns link").display().to_string()
+}
+
+/// The mount of `path` inside the process's mount namespace: (options, fs type).
+fn mount_of(pid: i32, path: &str) -> Option<(String, String)> {
+    let info = std::fs::read_to_string(format!("/proc/{pid}/mountinfo")).ok()?;
+    info.lines().rev().find_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        let sep = f.iter().position(|x| *x == "-")?;
+        (f.get(4) == Some(&path)).then(|| (f[5].to_string(), f.get(sep + 1).unwrap_or(&"").to_string()))
+    })
+}
+
+fn http_get(ip: &str, port: u16, path: &str) -> Option<String> {
+    let addr = format!("{ip}:{port}").parse().ok()?;
+    let mut c = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
+    c.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(c, "GET {path} HTTP/1.0\r\nHost: {ip}\r\n\r\n").ok()?;
+    let mut out = String::new();
+    c.read_to_string(&mut out).ok()?;
+    let (head, body) = out.split_once("\r\n\r\n")?;
+    head.starts_with("HTTP/1.1 200")
+        .then(|| body.to_string())
+        .or_else(|| head.starts_with("HTTP/1.0 200").then(|| body.to_string()))
+}
+
+fn nsenter(pid: i32, flags: &[&str], cmd: &[&str]) -> String {
+    let out = Command::new("nsenter").arg("-t").arg(pid.to_string()).args(flags).args(cmd).output().expect("nsenter");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[test]
+fn seed_pods_run_as_the_article_describes() {
+    require_root!();
+    let (_reg, s) = start();
+    let watch_out = s.dir.path().join("watch.txt");
+    let mut watch = s.kubectl_background(&["get", "pods", "-w"], &watch_out);
+    for f in ["01-nginx-pod.yaml", "02-app-with-sidecar.yaml", "03-frontend-backend.yaml", "04-web-app.yaml"] {
+        s.ok(&["apply", "-f", seed_dir().join(f).to_str().expect("path")]);
+    }
+    s.ok(&["run", "test-pod", "--image=nginx:1.24", "--port=80"]);
+    wait_ready(&s, &["nginx-pod", "app-with-sidecar", "frontend-backend", "web-app", "test-pod"]);
+
+    // nginx answers on the pod IP, port 80, from the host.
+    let nginx_ip = pod_ip(&s, "nginx-pod");
+    let body = eventually(20, "nginx on the pod IP", || http_get(&nginx_ip, 80, "/"));
+    assert!(body.contains("Welcome to nginx"), "{body}");
+    let body = eventually(20, "test-pod's nginx", || http_get(&pod_ip(&s, "test-pod"), 80, "/"));
+    assert!(body.contains("Welcome to nginx"), "{body}");
+
+    // Sidecar: the log shipper prints what the application writes to the shared emptyDir, mounted read-only.
+    let logs = eventually(30, "log-shipper output", || {
+        let l = s.ok(&["logs", "app-with-sidecar", "-c", "log-shipper"]);
+        l.contains("myapp 1.0 heartbeat").then_some(l)
+    });
+    assert!(logs.lines().any(|l| l.contains("heartbeat 1")), "{logs}");
+    let shipper = container_pid(&s, "app-with-sidecar", "log-shipper");
+    let (opts, _) = mount_of(shipper, "/var/log/app").expect("the log-shipper's /var/log/app mount");
+    assert!(opts.split(',').any(|o| o == "ro"), "not read-only: {opts}");
+    let app = container_pid(&s, "app-with-sidecar", "application");
+    let (opts, _) = mount_of(app, "/var/log/app").expect("the application's /var/log/app mount");
+    assert!(opts.split(',').any(|o| o == "rw"), "not writable: {opts}");
+
+    // Frontend/backend: nginx proxies to the api server on localhost:8080, with the ConfigMap's config.
+    let fb_ip = pod_ip(&s, "frontend-backend");
+    let body = eventually(20, "the proxied api-server body", || http_get(&fb_ip, 80, "/"));
+    assert_eq!(body.trim(), "api-server 1.0");
+    let proxy = container_pid(&s, "frontend-backend", "nginx-proxy");
+    let api = container_pid(&s, "frontend-backend", "api");
+    let conf = std::fs::read_to_string(format!("/proc/{proxy}/root/etc/nginx/conf.d/default.conf")).expect("conf");
+    assert!(conf.contains("proxy_pass http://localhost:8080;"), "{conf}");
+
+    // Containers of one pod share the network and UTS namespaces, so the IP and the hostname.
+    assert_eq!(ns_inode(proxy, "net"), ns_inode(api, "net"));
+    assert_eq!(ns_inode(proxy, "uts"), ns_inode(api, "uts"));
+    assert_ne!(ns_inode(proxy, "net"), ns_inode(std::process::id() as i32, "net"));
+    assert_eq!(nsenter(api, &["-u"], &["hostname"]), "frontend-backend");
+    assert_eq!(nsenter(proxy, &["-u"], &["hostname"]), "frontend-backend");
+    let hosts = std::fs::read_to_string(format!("/proc/{api}/root/etc/hosts")).expect("hosts");
+    assert!(hosts.contains(&format!("{fb_ip}\tfrontend-backend")), "{hosts}");
+    // Different pods, different IPs; and they reach each other by IP.
+    let mut ips: Vec<String> = ["nginx-pod", "app-with-sidecar", "frontend-backend", "web-app", "test-pod"]
+        .iter()
+        .map(|p| pod_ip(&s, p))
+        .collect();
+    ips.sort();
+    ips.dedup();
+    assert_eq!(ips.len(), 5, "{ips:?}");
+    let from_pod = nsenter(
+        container_pid(&s, "nginx-pod", "nginx"),
+        &["-n"],
+        &["curl", "-s", "-m", "5", &format!("http://{fb_ip}/")],
+    );
+    assert_eq!(from_pod, "api-server 1.0");
+
+    // web-app: the init container ran first and for its 5 seconds; the cache emptyDir is mounted; the exporter
+    // scrapes nginx over localhost and serves metrics on 9113.
+    let init_logs = s.ok(&["logs", "web-app", "-c", "setup"]);
+    assert_eq!(init_logs.trim(), "Initializing...");
+    let p = pod_json(&s, "web-app");
+    let init = &p["status"]["initContainerStatuses"][0];
+    assert_eq!(init["state"]["terminated"]["reason"], "Completed", "{init}");
+    let t = |v: &Value| chrono::DateTime::parse_from_rfc3339(v.as_str().expect("time")).expect("rfc3339");
+    let initialized = p["status"]["conditions"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["type"] == "Initialized"))
+        .expect("Initialized condition");
+    let waited = t(&initialized["lastTransitionTime"]) - t(&p["status"]["startTime"]);
+    assert!(waited.num_seconds() >= 5, "Initialized {waited} after the start");
+    let web_started = t(&p["status"]["containerStatuses"][1]["state"]["running"]["startedAt"]);
+    assert!(web_started >= t(&init["state"]["terminated"]["finishedAt"]), "{p}");
+    let web = container_pid(&s, "web-app", "web");
+    assert!(mount_of(web, "/var/cache/nginx").is_some(), "no emptyDir at /var/cache/nginx");
+    let web_ip = pod_ip(&s, "web-app");
+    let metrics =
+        eventually(40, "exporter metrics", || http_get(&web_ip, 9113, "/metrics").filter(|m| m.contains("nginx_up 1")));
+    assert!(metrics.contains("nginx_connections_active"), "{metrics}");
+
+    // The STATUS column went through upstream's values.
+    let _ = watch.kill();
+    let _ = watch.wait();
+    let seen = std::fs::read_to_string(&watch_out).unwrap_or_default();
+    for status in ["Init:0/1", "Running", "ContainerCreating"] {
+        assert!(seen.contains(status), "no {status} in the watch:\n{seen}");
+    }
+    // describe shows upstream-like events and states.
+    let d = s.ok(&["describe", "pod", "web-app"]);
+    for want in [
+        "Successfully assigned default/web-app to skiff-node",
+        "Pulling image \"busybox:1.36\"",
+        "Created container: setup",
+        "Started container web",
+        "State:          Running",
+        "Reason:       Completed",
+    ] {
+        assert!(d.contains(want), "no {want:?} in:\n{d}");
+    }
+    s.assert_no_panic();
+}
+
+fn restart_count(p: &Value) -> u64 {
+    p["status"]["containerStatuses"][0]["restartCount"].as_u64().unwrap_or(0)
+}
+
+#[test]
+fn restart_policies_and_crash_loop_back_off() {
+    require_root!();
+    let (_reg, s) = start();
+    apply(
+        &s,
+        "apiVersion: v1
+kind: Pod
+metadata: {name: crash}
+spec:
+  containers:
+  - {name: app, image: 'busybox:1.36', command: ['sh', '-c', 'echo try; exit 1']}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: never}
+spec:
+  restartPolicy: Never
+  containers:
+  - {name: app, image: 'busybox:1.36', command: ['sh', '-c', 'exit 3']}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: onfailure}
+spec:
+  restartPolicy: OnFailure
+  containers:
+  - {name: app, image: 'busybox:1.36', command: ['sh', '-c', 'echo done']}
+",
+    );
+    // Always: restarted at once, then after 10 s, 20 s…, waiting in CrashLoopBackOff in between.
+    let p = eventually(60, "crash restarted twice", || {
+        let p = pod_json(&s, "crash");
+        (restart_count(&p) >= 2).then_some(p)
+    });
+    assert_eq!(p["status"]["phase"], "Running");
+    let back_off = eventually(30, "CrashLoopBackOff", || {
+        let p = pod_json(&s, "crash");
+        let w = &p["status"]["containerStatuses"][0]["state"]["waiting"];
+        (w["reason"] == "CrashLoopBackOff").then(|| w["message"].as_str().unwrap_or("").to_string())
+    });
+    assert!(
+        back_off.starts_with("back-off 20s restarting failed container=app pod=crash_default(")
+            || back_off.starts_with("back-off 40s"),
+        "{back_off}"
+    );
+    let p = pod_json(&s, "crash");
+    assert_eq!(p["status"]["containerStatuses"][0]["lastState"]["terminated"]["exitCode"], 1);
+    let table = s.ok(&["get", "pod", "crash"]);
+    assert!(table.contains("CrashLoopBackOff") || table.contains("Error"), "{table}");
+    let d = s.ok(&["describe", "pod", "crash"]);
+    assert!(d.contains("Back-off restarting failed container app in pod crash_default("), "{d}");
+
+    // Never: Failed with the exit code; OnFailure with exit 0: Succeeded, shown as Completed.
+    let p = eventually(30, "never Failed", || {
+        let p = pod_json(&s, "never");
+        (p["status"]["phase"] == "Failed").then_some(p)
+    });
+    let term = &p["status"]["containerStatuses"][0]["state"]["terminated"];
+    assert_eq!(term["exitCode"], 3);
+    assert_eq!(term["reason"], "Error");
+    assert_eq!(restart_count(&p), 0);
+    eventually(30, "onfailure Succeeded", || {
+        (pod_json(&s, "onfailure")["status"]["phase"] == "Succeeded").then_some(())
+    });
+    let table = s.ok(&["get", "pod", "onfailure", "never"]);
+    assert!(table.lines().any(|l| l.starts_with("onfailure") && l.contains("Completed")), "{table}");
+    assert!(table.lines().any(|l| l.starts_with("never") && l.contains("Error")), "{table}");
+    assert_eq!(s.ok(&["logs", "onfailure"]).trim(), "done");
+    s.assert_no_panic();
+}
+
+fn waiting_reason(s: &Server, pod: &str) -> Option<(String, String)> {
+    let p = pod_json(s, pod);
+    let st = &p["status"]["containerStatuses"][0];
+    let w = st["state"].get("waiting")?;
+    Some((w["reason"].as_str()?.to_string(), w["message"].as_str().unwrap_or("").to_string()))
+}
+
+#[test]
+fn bad_input_ends_as_pod_status_and_events() {
+    require_root!();
+    let (_reg, s) = start();
+    apply(
+        &s,
+        "apiVersion: v1
+kind: Pod
+metadata: {name: no-image}
+spec:
+  containers:
+  - {name: app, image: 'skiff-test/does-not-exist:1'}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: no-command}
+spec:
+  containers:
+  - {name: app, image: 'busybox:1.36', command: ['no-such-command']}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: no-configmap}
+spec:
+  containers:
+  - name: app
+    image: 'busybox:1.36'
+    command: ['sleep', '3600']
+    env: [{name: X, valueFrom: {configMapKeyRef: {name: later, key: k}}}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: wrong-hostpath}
+spec:
+  containers:
+  - {name: app, image: 'busybox:1.36', command: ['sleep', '3600'], volumeMounts: [{name: h, mountPath: /h}]}
+  volumes:
+  - {name: h, hostPath: {path: /etc/hostname, type: Directory}}
+",
+    );
+    let (reason, _) = eventually(30, "ErrImagePull", || {
+        waiting_reason(&s, "no-image").filter(|(r, _)| r == "ErrImagePull" || r == "ImagePullBackOff")
+    });
+    assert!(reason == "ErrImagePull" || reason == "ImagePullBackOff");
+    let d = s.ok(&["describe", "pod", "no-image"]);
+    assert!(d.contains("Failed to pull image \"skiff-test/does-not-exist:1\""), "{d}");
+
+    let p = eventually(30, "StartError", || {
+        let p = pod_json(&s, "no-command");
+        let st = &p["status"]["containerStatuses"][0];
+        let t = st["lastState"].get("terminated").or_else(|| st["state"].get("terminated"))?;
+        (t["reason"] == "StartError").then(|| t.clone())
+    });
+    assert_eq!(p["exitCode"], 128);
+    assert!(p["message"].as_str().unwrap_or("").contains("executable file not found in $PATH"), "{p}");
+
+    let (reason, message) = eventually(30, "CreateContainerConfigError", || {
+        waiting_reason(&s, "no-configmap").filter(|(r, _)| r == "CreateContainerConfigError")
+    });
+    assert_eq!(reason, "CreateContainerConfigError");
+    assert_eq!(message, "configmap \"later\" not found");
+    assert!(s.ok(&["get", "pod", "no-configmap"]).contains("CreateContainerConfigError"));
+    // …until the ConfigMap appears.
+    s.ok(&["create", "configmap", "later", "--from-literal=k=v"]);
+    wait_ready(&s, &["no-configmap"]);
+
+    let events = eventually(30, "FailedMount", || {
+        let d = s.ok(&["describe", "pod", "wrong-hostpath"]);
+        d.contains("FailedMount").then_some(d)
+    });
+    assert!(
+        events.contains(
+            "MountVolume.SetUp failed for volume \"h\" : hostPath type check failed: /etc/hostname is not a directory"
+        ),
+        "{events}"
+    );
+    assert!(s.ok(&["get", "pod", "wrong-hostpath"]).contains("ContainerCreating"));
+    s.assert_no_panic();
+}
+
+/// Everything on the host that names the pod: mounts under the agent's dir, netns files, the host veth,
+/// cgroup directories.
+fn leftovers(s: &Server, uid: &str, host_veth: &str) -> Vec<String> {
+    let mut left = Vec::new();
+    let data = s.dir.path().display().to_string();
+    for l in std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default().lines() {
+        if l.contains(&data) && l.contains(uid) {
+            left.push(format!("mount: {l}"));
+        }
+    }
+    if s.dir.path().join(format!("agent/net/netns/{uid}")).exists() {
+        left.push("netns file".into());
+    }
+    if std::path::Path::new(&format!("/sys/class/net/{host_veth}")).exists() {
+        left.push(format!("veth {host_veth}"));
+    }
+    for root in std::fs::read_dir("/sys/fs/cgroup").into_iter().flatten().flatten() {
+        let cg = s.flags.iter().skip_while(|f| *f != "--cgroup-parent").nth(1).cloned().unwrap_or_default();
+        let d = root.path().join(&cg).join(format!("pod{uid}"));
+        if d.exists() {
+            left.push(format!("cgroup {}", d.display()));
+        }
+    }
+    if s.dir.path().join(format!("agent/pods/{uid}")).exists() {
+        left.push("pod directory".into());
+    }
+    left
+}
+
+#[test]
+fn deleted_pods_leave_nothing_behind_and_a_restarted_server_adopts_running_ones() {
+    require_root!();
+    let (_reg, s) = start();
+    s.ok(&["apply", "-f", seed_dir().join("03-frontend-backend.yaml").to_str().expect("path")]);
+    s.ok(&["apply", "-f", seed_dir().join("01-nginx-pod.yaml").to_str().expect("path")]);
+    wait_ready(&s, &["frontend-backend", "nginx-pod"]);
+    let before = pod_json(&s, "frontend-backend");
+    let ids = |p: &Value| -> Vec<String> {
+        p["status"]["containerStatuses"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|c| c["containerID"].to_string())
+            .collect()
+    };
+
+    // kill -9 the server (and its agent): the containers keep running and are adopted after the restart.
+    let pid_before = container_pid(&s, "frontend-backend", "api");
+    let s = s.crash_and_restart();
+    assert!(std::path::Path::new(&format!("/proc/{pid_before}")).exists(), "the container died with the agent");
+    let fb_ip = pod_ip(&s, "frontend-backend");
+    let body = eventually(20, "the proxied body after the restart", || http_get(&fb_ip, 80, "/"));
+    assert_eq!(body.trim(), "api-server 1.0");
+    std::thread::sleep(Duration::from_secs(2));
+    let after = pod_json(&s, "frontend-backend");
+    assert_eq!(ids(&before), ids(&after));
+    assert_eq!(after["status"]["containerStatuses"][0]["restartCount"], 0);
+    assert_eq!(after["status"]["phase"], "Running");
+    assert_eq!(container_pid(&s, "frontend-backend", "api"), pid_before);
+
+    // Deletion stops the containers (nginx handles SIGTERM) and removes every trace.
+    for pod in ["frontend-backend", "nginx-pod"] {
+        let p = pod_json(&s, pod);
+        let uid = p["metadata"]["uid"].as_str().expect("uid").to_string();
+        let sandbox: Value = serde_json::from_slice(
+            &std::fs::read(s.dir.path().join(format!("agent/net/sandboxes/{uid}.json"))).expect("sandbox record"),
+        )
+        .expect("sandbox json");
+        let veth = sandbox["host_veth"].as_str().expect("host veth").to_string();
+        assert!(!leftovers(&s, &uid, &veth).is_empty(), "the checks see nothing even while the pod runs");
+        let pid = container_pid(&s, pod, if pod == "nginx-pod" { "nginx" } else { "api" });
+        s.ok(&["delete", "pod", pod, "--timeout=60s"]);
+        assert!(s.fails(&["get", "pod", pod]).contains("NotFound"));
+        assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists(), "container process {pid} still runs");
+        let left = leftovers(&s, &uid, &veth);
+        assert!(left.is_empty(), "left behind by {pod}: {left:?}");
+        let table = Command::new("nft").args(["list", "ruleset"]).output().expect("nft");
+        let ip = p["status"]["podIP"].as_str().unwrap_or("none");
+        assert!(!String::from_utf8_lossy(&table.stdout).contains(&format!("{ip} ")), "nft still names {ip}");
+    }
+    s.assert_no_panic();
+}
