@@ -4,16 +4,19 @@
 //! it only makes syscalls on the [`Plan`] prepared before the clone. A failure is reported to the parent as a
 //! fixed-size [`Report`] on the `CLOEXEC` sync pipe; a successful `execve` closes the pipe (EOF).
 //!
+//! The same file holds the two children of an exec into a running container ([`exec_joiner`],
+//! [`exec_process`]; see [`crate::exec()`]), which share the process part of the setup.
+//!
 //! Order (as runc): stdio → join cgroups → join namespaces → cgroupns → root bind + mounts → /dev nodes →
 //! hostname → `pivot_root(".", ".")` + detach the old root → sysctl → masked / read-only paths → read-only
-//! root → oom_score_adj → rlimits → umask → cwd → bounding set → groups/gid/uid (keeping capabilities) →
-//! capset → ambient → no_new_privs → chdir → execve (over `$PATH`).
+//! root → cwd (created) → oom_score_adj → rlimits → umask → bounding set → groups/gid/uid (keeping
+//! capabilities) → capset → ambient → no_new_privs → chdir → execve (over `$PATH`).
 
 use std::ffi::CStr;
 
 use libc::{c_char, c_ulong};
 
-use crate::plan::Plan;
+use crate::plan::{ExecPlan, Plan, ProcessPlan};
 
 /// What failed in the child.
 #[repr(C)]
@@ -30,7 +33,7 @@ pub(crate) const KIND_STEP: u32 = 1;
 pub(crate) const KIND_EXEC: u32 = 2;
 
 /// Names of the setup steps, for the parent's error message.
-pub(crate) const STEPS: [&str; 30] = [
+pub(crate) const STEPS: [&str; 32] = [
     "dup2 stdio",
     "join cgroup (write cgroup.procs)",
     "setns",
@@ -61,12 +64,22 @@ pub(crate) const STEPS: [&str; 30] = [
     "ambient capability",
     "no_new_privs",
     "chdir cwd",
+    "prctl(PR_SET_DUMPABLE, 0)",
+    "clone into the container's pid namespace",
 ];
 
 /// Pointer arrays for `execve`, built by the parent (the child cannot allocate).
 pub(crate) struct ExecArgs {
     pub argv: Vec<*const c_char>,
     pub envp: Vec<*const c_char>,
+}
+
+impl ExecArgs {
+    /// NULL-terminated pointers into `p`'s strings (valid while `p` lives).
+    pub(crate) fn new(p: &ProcessPlan) -> ExecArgs {
+        let ptrs = |v: &[std::ffi::CString]| v.iter().map(|a| a.as_ptr()).chain([std::ptr::null()]).collect();
+        ExecArgs { argv: ptrs(&p.argv), envp: ptrs(&p.env) }
+    }
 }
 
 macro_rules! check {
@@ -91,7 +104,7 @@ const NONE: *const c_char = std::ptr::null();
 /// Must run in a freshly cloned child of the process that built `plan` and `exec`.
 pub(crate) unsafe fn run(plan: &Plan, exec: &ExecArgs) -> Report {
     match setup(plan) {
-        Ok(()) => do_exec(plan, exec),
+        Ok(()) => do_exec(&plan.process, exec),
         Err(r) => r,
     }
 }
@@ -215,6 +228,16 @@ unsafe fn setup(p: &Plan) -> Result<(), Report> {
         let f = libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY;
         check!(20, 0, mount_raw(NONE, c"/".as_ptr(), NONE, f, NONE));
     }
+    for d in &p.cwd_mkdirs {
+        libc::mkdir(d.as_ptr(), 0o755); // the process's chdir reports what matters
+    }
+    setup_process(&p.process)
+}
+
+/// The process's own settings, once inside the container: oom_score_adj → rlimits → umask → bounding set →
+/// groups/gid/uid (keeping capabilities) → capset → ambient → no_new_privs → chdir. Shared by the container's
+/// init and by processes exec'd into the container.
+unsafe fn setup_process(p: &ProcessPlan) -> Result<(), Report> {
     if let Some(adj) = &p.oom_score_adj {
         let fd = check!(21, 0, libc::open(c"/proc/self/oom_score_adj".as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC));
         let w = libc::write(fd, adj.as_ptr().cast(), adj.as_bytes().len());
@@ -227,15 +250,12 @@ unsafe fn setup(p: &Plan) -> Result<(), Report> {
     if let Some(u) = p.umask {
         libc::umask(u);
     }
-    for d in &p.cwd_mkdirs {
-        libc::mkdir(d.as_ptr(), 0o755); // the process's chdir reports what matters
-    }
     set_user_and_caps(p)?;
     check!(29, 0, libc::chdir(p.cwd.as_ptr()));
     Ok(())
 }
 
-unsafe fn set_user_and_caps(p: &Plan) -> Result<(), Report> {
+unsafe fn set_user_and_caps(p: &ProcessPlan) -> Result<(), Report> {
     if let Some(c) = &p.caps {
         for cap in 0..=c.last {
             if c.bounding & (1 << cap) == 0 {
@@ -282,7 +302,7 @@ unsafe fn set_user_and_caps(p: &Plan) -> Result<(), Report> {
 }
 
 /// `execve` each `$PATH` candidate in turn, as `execvp` does: ENOENT/ENOTDIR move on, EACCES is remembered.
-unsafe fn do_exec(p: &Plan, e: &ExecArgs) -> Report {
+unsafe fn do_exec(p: &ProcessPlan, e: &ExecArgs) -> Report {
     let mut report = Report { kind: KIND_EXEC, errno: libc::ENOENT, step: 0, detail: 0 };
     let mut saw_eacces = false;
     for (i, cand) in p.exec_candidates.iter().enumerate() {
@@ -306,4 +326,91 @@ unsafe fn do_exec(p: &Plan, e: &ExecArgs) -> Report {
 pub(crate) unsafe fn report(fd: i32, r: &Report) {
     let size = std::mem::size_of::<Report>();
     libc::write(fd, (r as *const Report).cast(), size);
+}
+
+/// `Report::kind` of the joiner's message that carries the exec'd process's pid (in `detail`), not a failure.
+pub(crate) const KIND_PID: u32 = 3;
+
+/// What the two children of an exec share, built by the parent before the first `clone` (they cannot allocate).
+pub(crate) struct ExecCtx<'a> {
+    pub plan: &'a ExecPlan,
+    pub exec: &'a ExecArgs,
+    /// The write end of the `CLOEXEC` sync pipe.
+    pub pipe: i32,
+    /// The top of the stack the joiner clones the process onto (allocated by the parent).
+    pub stack_top: *mut libc::c_void,
+}
+
+/// The exec's first child, the joiner (cloned from the caller, in the caller's namespaces): becomes
+/// non-dumpable, places stdio, joins the container's cgroups then its namespaces (mount last), and clones the
+/// process itself with `CLONE_PARENT` — a `setns` into a pid namespace only applies to children, and
+/// `CLONE_PARENT` makes that child the caller's, so the caller can wait for it. Reports the child's pid (or
+/// what failed) on the sync pipe, then exits.
+///
+/// Only for `clone`, with `arg` the [`ExecCtx`] the parent built.
+pub(crate) extern "C" fn exec_joiner(arg: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: we are the freshly cloned joiner; `arg` points to the parent's `ExecCtx`, copied with its memory
+    unsafe {
+        let ctx = &*(arg as *const ExecCtx);
+        if let Err(r) = join(ctx.plan) {
+            report(ctx.pipe, &r);
+            libc::_exit(1);
+        }
+        let pid = libc::clone(exec_process, ctx.stack_top, libc::CLONE_PARENT | libc::SIGCHLD, arg);
+        if pid < 0 {
+            report(ctx.pipe, &Report { kind: KIND_STEP, errno: errno(), step: 31, detail: 0 });
+            libc::_exit(1);
+        }
+        report(ctx.pipe, &Report { kind: KIND_PID, errno: 0, step: 0, detail: pid as u32 });
+        libc::_exit(0)
+    }
+}
+
+unsafe fn join(p: &ExecPlan) -> Result<(), Report> {
+    // Until execve, this process is a copy of the (host) caller: no container process may ptrace it or open its
+    // /proc/PID/exe (the host binary; runc's CVE-2019-5736). execve makes the new program dumpable again.
+    check!(30, 0, libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0));
+    for (i, fd) in p.stdio.iter().enumerate() {
+        check!(0, i, libc::dup2(*fd, i as i32));
+    }
+    libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, libc::CLOSE_RANGE_CLOEXEC);
+    // the cgroup paths are the host's: join before the mount namespace
+    for (i, procs) in p.cgroup_procs.iter().enumerate() {
+        let fd = check!(1, i, libc::open(procs.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC));
+        let w = libc::write(fd, b"0".as_ptr().cast(), 1);
+        let e = errno();
+        libc::close(fd);
+        if w < 0 {
+            return Err(Report { kind: KIND_STEP, errno: e, step: 1, detail: i as u32 });
+        }
+    }
+    for (i, (fd, typ, _)) in p.setns.iter().enumerate() {
+        check!(2, i, libc::setns(*fd, *typ));
+    }
+    Ok(())
+}
+
+/// The exec'd process (the joiner's child, in the container's pid namespace, the caller's child): a session and
+/// process group of its own (so that a timeout can kill what it started), default signal dispositions and an
+/// empty signal mask (ignored signals would survive `execve`), then the process settings and `execve`.
+extern "C" fn exec_process(arg: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: we are the freshly cloned process; `arg` points to the `ExecCtx`, copied with the joiner's memory
+    unsafe {
+        let ctx = &*(arg as *const ExecCtx);
+        libc::setsid();
+        for sig in 1..=64 {
+            if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+                libc::signal(sig, libc::SIG_DFL); // EINVAL for the few the C library reserves: fine
+            }
+        }
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+        let r = match setup_process(&ctx.plan.process) {
+            Ok(()) => do_exec(&ctx.plan.process, ctx.exec),
+            Err(r) => r,
+        };
+        report(ctx.pipe, &r);
+        libc::_exit(127)
+    }
 }

@@ -30,6 +30,9 @@ pub enum RuntimeError {
     /// The OCI runtime spec asks for something this runtime does not do, or is malformed.
     #[error("invalid spec: {0}")]
     InvalidSpec(String),
+    /// The container to exec into does not exist, or its init has exited.
+    #[error("container {0} is not running")]
+    NotRunning(String),
     /// A cgroup operation failed.
     #[error("cgroup: {0}")]
     Cgroup(String),

@@ -6,19 +6,24 @@
 //! `pivot_root`, masked paths, rlimits, user, capabilities) and returns once it has `execve`d — or with the
 //! error that stopped it. [`wait`] collects the exit (code, signal, OOM kill), [`kill`] signals it, and
 //! [`destroy`] / [`destroy_by_id`] remove everything (processes, cgroup, mount, state record), idempotently.
+//! [`exec()`] runs another process inside a running container (its namespaces, cgroup, user and capabilities),
+//! for exec probes and `kubectl exec`; [`wait_exec`] and [`kill_exec`] go with it.
 //!
 //! Nothing here knows about Kubernetes.
 //!
 //! # Fork safety: call from a single-threaded process
-//! [`create_and_start`] `clone`s the calling process. The child only makes syscalls on data prepared before the
-//! clone, but any other thread of the caller could hold a lock or be mid-way through creating a descriptor
-//! without `CLOEXEC` at that instant, and a container init must be the child of a process that outlives it to
-//! be waited for. So skiff calls it from `skiff shim`, a single-threaded process per container; tests and
-//! examples run each start in a freshly spawned helper process. A multi-threaded caller gets a warning.
-//! [`wait`] must be called by the same process (the container's parent).
+//! [`create_and_start`] (and [`exec()`]) `clone`s the calling process. The child only makes syscalls on data
+//! prepared before the clone, but any other thread of the caller could hold a lock or be mid-way through creating
+//! a descriptor without `CLOEXEC` at that instant, and a container init must be the child of a process that
+//! outlives it to be waited for. So skiff calls it from `skiff shim` (and `skiff shim exec`), single-threaded
+//! processes; tests and examples run each start in a freshly spawned helper process. A multi-threaded caller
+//! gets a warning.
+//! [`wait`] must be called by the same process (the container's parent), and [`wait_exec`] by the process that
+//! called [`exec()`].
 
 pub mod cgroup;
 pub mod error;
+pub mod exec;
 pub mod rootfs;
 pub mod stdio;
 
@@ -38,6 +43,7 @@ use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
 pub use error::{Result, RuntimeError};
+pub use exec::{exec, kill_exec, wait_exec, ExecProcess, ExecSpec};
 pub use rootfs::RootfsSpec;
 pub use stdio::{Stdio, StdioTarget};
 
@@ -122,6 +128,7 @@ pub fn create_and_start(cfg: &ContainerConfig) -> Result<Container> {
         },
         pid: 0,
         start_time: 0,
+        process: cfg.spec.process().clone(),
     };
     // the record exists before any kernel object, so destroy_by_id can always find them
     state::write(&cfg.state_dir, &st)?;

@@ -1,6 +1,8 @@
 //! Translation of an OCI runtime spec into a [`Plan`]: everything the container's init does between `clone`
 //! and `execve`, prepared in the parent as C strings, numbers and open file descriptors, so that the child
-//! (see [`crate::child`]) only makes syscalls — it never allocates nor takes a lock.
+//! (see [`crate::child`]) only makes syscalls — it never allocates nor takes a lock. The process part
+//! ([`process_plan`]: user, capabilities, rlimits, cwd, `$PATH` candidates…) is shared with [`crate::exec()`],
+//! whose [`ExecPlan`] adds only what joining a running container needs.
 //!
 //! Supported: process args/env/cwd/user/umask/rlimits/capabilities/no_new_privs/oom_score_adj; hostname;
 //! mounts (any type, `bind`/`rbind`, flags and propagation options, read-only bind remounts); `/dev` as a tmpfs
@@ -17,7 +19,7 @@ use std::path::{Component, Path};
 use nix::fcntl::{open, OFlag};
 use nix::sched::CloneFlags;
 use nix::sys::stat::Mode;
-use oci_spec::runtime::{LinuxNamespaceType, PosixRlimitType, Spec};
+use oci_spec::runtime::{LinuxNamespaceType, PosixRlimitType, Process, Spec};
 
 use crate::caps;
 use crate::error::{Result, RuntimeError};
@@ -54,6 +56,23 @@ pub(crate) struct Caps {
     pub last: u32,
 }
 
+/// The process part of a plan: what the container's init — or a process exec'd into the container — does once
+/// it is inside the container's namespaces and root, up to `execve`.
+pub(crate) struct ProcessPlan {
+    pub oom_score_adj: Option<CString>,
+    pub rlimits: Vec<(libc::c_int, libc::rlimit)>,
+    pub umask: Option<libc::mode_t>,
+    pub uid: libc::uid_t,
+    pub gid: libc::gid_t,
+    pub groups: Vec<libc::gid_t>,
+    pub caps: Option<Caps>,
+    pub no_new_privs: bool,
+    pub cwd: CString,
+    pub exec_candidates: Vec<CString>,
+    pub argv: Vec<CString>,
+    pub env: Vec<CString>,
+}
+
 pub(crate) struct Plan {
     pub clone_flags: CloneFlags,
     /// namespaces to join: (fd, CLONE_NEW* type, what)
@@ -70,21 +89,22 @@ pub(crate) struct Plan {
     pub sysctl: Vec<(CString, CString)>,
     pub masked: Vec<CString>,
     pub readonly: Vec<CString>,
-    pub oom_score_adj: Option<CString>,
-    pub rlimits: Vec<(libc::c_int, libc::rlimit)>,
-    pub umask: Option<libc::mode_t>,
-    pub uid: libc::uid_t,
-    pub gid: libc::gid_t,
-    pub groups: Vec<libc::gid_t>,
-    pub caps: Option<Caps>,
-    pub no_new_privs: bool,
-    pub cwd: CString,
     pub cwd_mkdirs: Vec<CString>,
-    pub exec_candidates: Vec<CString>,
-    pub argv: Vec<CString>,
-    pub env: Vec<CString>,
+    pub process: ProcessPlan,
     /// stdin, stdout, stderr: fds ≥ 10 owned by the parent until the clone
     pub stdio: [RawFd; 3],
+    /// keeps the namespace fds open until the clone
+    pub _ns_files: Vec<OwnedFd>,
+}
+
+/// What an exec into a running container does between the first `clone` and `execve` (see [`crate::exec`]).
+pub(crate) struct ExecPlan {
+    /// stdin, stdout, stderr: fds ≥ 10 owned by the parent until the clone
+    pub stdio: [RawFd; 3],
+    pub cgroup_procs: Vec<CString>,
+    /// the init's namespaces that are not the caller's, the mount namespace last: (fd, CLONE_NEW* type, name)
+    pub setns: Vec<(RawFd, libc::c_int, &'static str)>,
+    pub process: ProcessPlan,
     /// keeps the namespace fds open until the clone
     pub _ns_files: Vec<OwnedFd>,
 }
@@ -212,23 +232,13 @@ pub(crate) fn build(
     stdio: [RawFd; 3],
 ) -> Result<Plan> {
     let process = spec.process().as_ref().ok_or_else(|| RuntimeError::InvalidSpec("no process".into()))?;
-    if process.terminal() == Some(true) {
-        return Err(RuntimeError::InvalidSpec("terminal: true is not supported yet".into()));
-    }
-    let args = process
-        .args()
-        .as_ref()
-        .filter(|a| !a.is_empty())
-        .ok_or_else(|| RuntimeError::InvalidSpec("process.args is empty".into()))?;
+    let (process_plan, cwd_rel) = process_plan(process)?;
     let linux = spec.linux().as_ref();
     if spec.hooks().is_some() {
         tracing::warn!("OCI hooks are ignored");
     }
     if linux.is_some_and(|l| l.seccomp().is_some()) {
         tracing::warn!("seccomp profile ignored (not supported yet)");
-    }
-    if process.apparmor_profile().is_some() || process.selinux_label().is_some() {
-        tracing::warn!("AppArmor/SELinux labels ignored");
     }
 
     // namespaces
@@ -371,7 +381,46 @@ pub(crate) fn build(
         Some(p) => propagation_flag(p).ok_or_else(|| RuntimeError::InvalidSpec(format!("rootfsPropagation {p:?}")))?,
     };
 
-    // process
+    Ok(Plan {
+        clone_flags,
+        setns,
+        unshare_cgroupns,
+        cgroup_procs: cgroup_procs.iter().map(|p| cstr(p.as_os_str().as_bytes())).collect::<Result<_>>()?,
+        root: cstr(root.as_os_str().as_bytes())?,
+        root_propagation,
+        root_readonly: spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false),
+        mounts,
+        make_dev,
+        devices,
+        hostname: spec.hostname().as_ref().filter(|h| !h.is_empty()).map(cstr).transpose()?,
+        sysctl,
+        masked,
+        readonly,
+        cwd_mkdirs: prefixes(&cwd_rel, true)?
+            .into_iter()
+            .map(|p| cstr([b"/", p.as_bytes()].concat()))
+            .collect::<Result<_>>()?,
+        process: process_plan,
+        stdio,
+        _ns_files: ns_files,
+    })
+}
+
+/// The process part of a plan, from an OCI process (the container's, or the one of an exec); also returns `cwd`
+/// relative to the root. `args` must not be empty; the executable is looked up in the `PATH` of `env` (or the
+/// default `PATH`) when `args[0]` has no `/`, as `execvp` and runc do.
+pub(crate) fn process_plan(process: &Process) -> Result<(ProcessPlan, String)> {
+    if process.terminal() == Some(true) {
+        return Err(RuntimeError::InvalidSpec("terminal: true is not supported yet".into()));
+    }
+    let args = process
+        .args()
+        .as_ref()
+        .filter(|a| !a.is_empty())
+        .ok_or_else(|| RuntimeError::InvalidSpec("process.args is empty".into()))?;
+    if process.apparmor_profile().is_some() || process.selinux_label().is_some() {
+        tracing::warn!("AppArmor/SELinux labels ignored");
+    }
     let mut rlimits = vec![];
     for r in process.rlimits().as_ref().into_iter().flatten() {
         let res = rlimit_resource(r.typ());
@@ -403,25 +452,9 @@ pub(crate) fn build(
             .map(|d| cstr(format!("{}/{arg0}", d.trim_end_matches('/'))))
             .collect::<Result<_>>()?
     };
-    let cwd = process.cwd();
-    let cwd_rel = relative(cwd)?;
+    let cwd_rel = relative(process.cwd())?;
     let user = process.user();
-
-    Ok(Plan {
-        clone_flags,
-        setns,
-        unshare_cgroupns,
-        cgroup_procs: cgroup_procs.iter().map(|p| cstr(p.as_os_str().as_bytes())).collect::<Result<_>>()?,
-        root: cstr(root.as_os_str().as_bytes())?,
-        root_propagation,
-        root_readonly: spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false),
-        mounts,
-        make_dev,
-        devices,
-        hostname: spec.hostname().as_ref().filter(|h| !h.is_empty()).map(cstr).transpose()?,
-        sysctl,
-        masked,
-        readonly,
+    let plan = ProcessPlan {
         oom_score_adj: process.oom_score_adj().map(|v| cstr(v.to_string())).transpose()?,
         rlimits,
         umask: user.umask().map(|u| u as libc::mode_t),
@@ -431,16 +464,11 @@ pub(crate) fn build(
         caps,
         no_new_privs: process.no_new_privileges().unwrap_or(false),
         cwd: cstr(format!("/{cwd_rel}"))?,
-        cwd_mkdirs: prefixes(&cwd_rel, true)?
-            .into_iter()
-            .map(|p| cstr([b"/", p.as_bytes()].concat()))
-            .collect::<Result<_>>()?,
         exec_candidates,
         argv: args.iter().map(cstr).collect::<Result<_>>()?,
         env: env.iter().map(cstr).collect::<Result<_>>()?,
-        stdio,
-        _ns_files: ns_files,
-    })
+    };
+    Ok((plan, cwd_rel))
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! `clone` into the container's namespaces, and the parent's side of the sync pipe.
 
 use std::io::Read;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 
 use nix::fcntl::OFlag;
 use nix::sys::wait::waitpid;
@@ -9,18 +9,14 @@ use nix::unistd::{pipe2, Pid};
 
 use crate::child::{self, ExecArgs, Report, KIND_EXEC, STEPS};
 use crate::error::{Result, RuntimeError};
-use crate::plan::Plan;
+use crate::plan::{Plan, ProcessPlan};
 
 const STACK_SIZE: usize = 256 * 1024;
 
 /// Clones the container's init, which sets up and execs; returns its pid once `execve` succeeded.
 pub(crate) fn spawn(plan: &Plan) -> Result<i32> {
     let (r, w) = pipe2(OFlag::O_CLOEXEC).map_err(RuntimeError::sys("pipe2"))?;
-    let mut argv: Vec<*const libc::c_char> = plan.argv.iter().map(|a| a.as_ptr()).collect();
-    argv.push(std::ptr::null());
-    let mut envp: Vec<*const libc::c_char> = plan.env.iter().map(|a| a.as_ptr()).collect();
-    envp.push(std::ptr::null());
-    let exec = ExecArgs { argv, envp };
+    let exec = ExecArgs::new(&plan.process);
     let wfd = w.as_raw_fd();
     let mut stack = vec![0u8; STACK_SIZE];
     let cb = Box::new(|| {
@@ -36,7 +32,7 @@ pub(crate) fn spawn(plan: &Plan) -> Result<i32> {
         .map_err(RuntimeError::sys(format!("clone({:?})", plan.clone_flags)))?;
     drop(w);
     let mut buf = [0u8; std::mem::size_of::<Report>()];
-    let n = read_full(r, &mut buf);
+    let n = read_full(&mut std::fs::File::from(r), &mut buf);
     if n < buf.len() {
         return Ok(pid.as_raw()); // EOF: execve closed the pipe
     }
@@ -46,8 +42,7 @@ pub(crate) fn spawn(plan: &Plan) -> Result<i32> {
     Err(to_error(plan, &rep, pid))
 }
 
-fn read_full(r: OwnedFd, buf: &mut [u8]) -> usize {
-    let mut f = std::fs::File::from(r);
+pub(crate) fn read_full(f: &mut impl Read, buf: &mut [u8]) -> usize {
     let mut n = 0;
     while n < buf.len() {
         match f.read(&mut buf[n..]) {
@@ -61,17 +56,9 @@ fn read_full(r: OwnedFd, buf: &mut [u8]) -> usize {
 }
 
 fn to_error(plan: &Plan, rep: &Report, pid: Pid) -> RuntimeError {
-    let errno = nix::errno::Errno::from_raw(rep.errno);
     if rep.kind == KIND_EXEC {
-        let arg0 = plan.argv.first().map(|a| a.to_string_lossy().into_owned()).unwrap_or_default();
-        if errno == nix::errno::Errno::ENOENT && !arg0.contains('/') {
-            return RuntimeError::ExecutableNotFound(arg0);
-        }
-        let path =
-            plan.exec_candidates.get(rep.step as usize).map(|c| c.to_string_lossy().into_owned()).unwrap_or(arg0);
-        return RuntimeError::Exec { path, errno };
+        return exec_error(&plan.process, rep);
     }
-    let name = STEPS.get(rep.step as usize).copied().unwrap_or("?");
     let i = rep.detail as usize;
     let what = match rep.step {
         1 => plan.cgroup_procs.get(i).map(|p| p.to_string_lossy().into_owned()),
@@ -81,11 +68,38 @@ fn to_error(plan: &Plan, rep: &Report, pid: Pid) -> RuntimeError {
         17 => plan.sysctl.get(i).map(|(k, _)| k.to_string_lossy().into_owned()),
         18 => plan.masked.get(i).map(|p| p.to_string_lossy().into_owned()),
         19 => plan.readonly.get(i).map(|p| p.to_string_lossy().into_owned()),
-        22 => plan.rlimits.get(i).map(|(r, l)| format!("resource {r} = {}/{}", l.rlim_cur, l.rlim_max)),
-        29 => Some(plan.cwd.to_string_lossy().into_owned()),
-        _ => None,
+        _ => process_detail(&plan.process, rep),
     };
-    tracing::debug!(pid = pid.as_raw(), step = name, "container setup failed");
+    tracing::debug!(pid = pid.as_raw(), step = STEPS.get(rep.step as usize).copied(), "container setup failed");
+    setup_error(rep, what)
+}
+
+/// The error of a failed `execve` (`rep.kind == KIND_EXEC`): runc's "executable file not found in $PATH" when
+/// the `$PATH` lookup found nothing.
+pub(crate) fn exec_error(p: &ProcessPlan, rep: &Report) -> RuntimeError {
+    let errno = nix::errno::Errno::from_raw(rep.errno);
+    let arg0 = p.argv.first().map(|a| a.to_string_lossy().into_owned()).unwrap_or_default();
+    if errno == nix::errno::Errno::ENOENT && !arg0.contains('/') {
+        return RuntimeError::ExecutableNotFound(arg0);
+    }
+    let path = p.exec_candidates.get(rep.step as usize).map(|c| c.to_string_lossy().into_owned()).unwrap_or(arg0);
+    RuntimeError::Exec { path, errno }
+}
+
+/// What a failed step of the process settings was about (the rlimit, the cwd).
+pub(crate) fn process_detail(p: &ProcessPlan, rep: &Report) -> Option<String> {
+    let i = rep.detail as usize;
+    match rep.step {
+        22 => p.rlimits.get(i).map(|(r, l)| format!("resource {r} = {}/{}", l.rlim_cur, l.rlim_max)),
+        29 => Some(p.cwd.to_string_lossy().into_owned()),
+        _ => None,
+    }
+}
+
+/// A failed setup step (`rep.kind == KIND_STEP`) as an error naming the step and `what` it was about.
+pub(crate) fn setup_error(rep: &Report, what: Option<String>) -> RuntimeError {
+    let errno = nix::errno::Errno::from_raw(rep.errno);
+    let name = STEPS.get(rep.step as usize).copied().unwrap_or("?");
     let step = match what {
         Some(w) => format!("{name} ({w})"),
         None => name.to_string(),

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 use serde::{Deserialize, Serialize};
-use skiff_runtime::{ContainerConfig, RootfsSpec, Stdio, StdioTarget};
+use skiff_runtime::{ContainerConfig, ExecSpec, RootfsSpec, Stdio, StdioTarget};
 
 pub const CGROUP_PARENT: &str = "skiff-rt-test";
 
@@ -296,6 +296,96 @@ pub fn helper_main(job: &str) -> i32 {
         }
     }
     0
+}
+
+#[derive(Serialize, Deserialize)]
+struct ExecJob {
+    state_dir: PathBuf,
+    id: String,
+    spec: ExecSpec,
+    /// With a timeout: prints `timeout` when it passes, then kills the process group.
+    timeout_ms: Option<u64>,
+}
+
+/// A helper process running `skiff_runtime::exec` into a container (its stdout: one line per event):
+/// `exec PID` or `error MESSAGE`, then `exit CODE SIGNAL|-` (after `timeout` when it timed out).
+pub struct ExecHelper(Helper);
+
+impl ExecHelper {
+    pub fn spawn(state_dir: &Path, id: &str, spec: ExecSpec, timeout_ms: Option<u64>) -> ExecHelper {
+        let job = ExecJob { state_dir: state_dir.into(), id: id.into(), spec, timeout_ms };
+        let mut child = Command::new(std::env::current_exe().expect("current_exe"))
+            .env("SKIFF_RT_EXEC", serde_json::to_string(&job).expect("job json"))
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn exec helper");
+        let out = BufReader::new(child.stdout.take().expect("helper stdout"));
+        ExecHelper(Helper { child, stdin: None, out })
+    }
+
+    pub fn line(&mut self) -> String {
+        self.0.line()
+    }
+
+    /// `exec PID` → PID; panics with the helper's line otherwise.
+    pub fn started(&mut self) -> i32 {
+        let l = self.line();
+        match l.strip_prefix("exec ") {
+            Some(p) => p.parse().expect("pid"),
+            None => panic!("exec helper: {l}"),
+        }
+    }
+}
+
+/// The exec helper's side (the test binary re-executed with `SKIFF_RT_EXEC`; single-threaded).
+pub fn exec_helper_main(job: &str) -> i32 {
+    let job: ExecJob = match serde_json::from_str(job) {
+        Ok(j) => j,
+        Err(e) => {
+            println!("error bad job: {e}");
+            return 2;
+        }
+    };
+    let say = |s: String| {
+        let mut o = std::io::stdout().lock();
+        let _ = writeln!(o, "{s}");
+        let _ = o.flush();
+    };
+    let p = match skiff_runtime::exec(&job.state_dir, &job.id, &job.spec) {
+        Ok(p) => p,
+        Err(e) => {
+            say(format!("error {e}"));
+            return 1;
+        }
+    };
+    say(format!("exec {}", p.pid));
+    let timeout = job.timeout_ms.map(std::time::Duration::from_millis);
+    let status = match skiff_runtime::wait_exec(&p, timeout) {
+        Ok(Some(st)) => Ok(st),
+        Ok(None) => {
+            say("timeout".into());
+            if let Err(e) = skiff_runtime::kill_exec(&p, nix::sys::signal::Signal::SIGKILL) {
+                say(format!("error {e}"));
+            }
+            skiff_runtime::wait_exec(&p, None).map(|st| st.expect("no timeout"))
+        }
+        Err(e) => Err(e),
+    };
+    match status {
+        Ok(st) => say(format!("exit {} {}", st.code, st.signal.map(|s| s.as_str()).unwrap_or("-"))),
+        Err(e) => say(format!("error {e}")),
+    }
+    0
+}
+
+/// The pids in the container's memory cgroup.
+pub fn cgroup_pids(id: &str) -> Vec<i32> {
+    let p = Path::new("/sys/fs/cgroup/memory").join(CGROUP_PARENT).join(id).join("cgroup.procs");
+    let mut pids: Vec<i32> =
+        std::fs::read_to_string(p).unwrap_or_default().lines().filter_map(|l| l.trim().parse().ok()).collect();
+    pids.sort();
+    pids
 }
 
 /// Mount points of this mount namespace.

@@ -7,12 +7,12 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{gone, mount_points, spec, Fixture, Helper, Step, CGROUP_PARENT};
+use common::{cgroup_pids, gone, mount_points, spec, ExecHelper, Fixture, Helper, Step, CGROUP_PARENT};
 use oci_spec::runtime::{
     LinuxCpuBuilder, LinuxMemoryBuilder, LinuxNamespaceBuilder, LinuxNamespaceType, LinuxPidsBuilder, LinuxResources,
     Spec,
 };
-use skiff_runtime::RootfsSpec;
+use skiff_runtime::{ExecSpec, RootfsSpec, Stdio, StdioTarget};
 
 fn with_resources(mut spec: Spec, res: LinuxResources) -> Spec {
     let mut linux = spec.linux().clone().expect("linux");
@@ -253,11 +253,156 @@ fn v2_unified_dirs() {
     let _ = std::fs::remove_dir(root.join(CGROUP_PARENT));
 }
 
+/// An exec spec for `args` whose stdout/stderr go to `out`/`out.err` in the fixture's dir.
+fn exec_spec(f: &Fixture, args: &[&str], out: &str) -> ExecSpec {
+    let stdio = Stdio {
+        stdin: StdioTarget::Null,
+        stdout: StdioTarget::File(f.dir.path().join(out)),
+        stderr: StdioTarget::File(f.dir.path().join(format!("{out}.err"))),
+    };
+    ExecSpec { stdio, ..ExecSpec::new(args.iter().map(|a| a.to_string()).collect()) }
+}
+
+fn read(f: &Fixture, name: &str) -> String {
+    std::fs::read_to_string(f.dir.path().join(name)).unwrap_or_default()
+}
+
+/// A `sleep 1000` container as uid 1000 (gid 1000, groups 1001), cwd /tmp, FOO=bar, with a file of its own at
+/// `/marker` (in the overlay's upper dir), kept running by a paused helper.
+fn sleeper(f: &Fixture) -> (Helper, i32) {
+    let upper = f.dir.path().join("upper");
+    std::fs::create_dir_all(&upper).expect("mkdir upper");
+    std::fs::write(upper.join("marker"), "container root\n").expect("marker");
+    let mut s = spec(&f.id, &["sleep", "1000"]);
+    let mut process = s.process().clone().expect("process");
+    let mut user = process.user().clone();
+    user.set_uid(1000);
+    user.set_gid(1000);
+    user.set_additional_gids(Some(vec![1001]));
+    process.set_user(user);
+    process.set_cwd("/tmp".into());
+    let mut env = process.env().clone().unwrap_or_default();
+    env.push("FOO=bar".into());
+    process.set_env(Some(env));
+    s.set_process(Some(process));
+    let mut h = Helper::spawn(&f.config(s), vec![Step::Pause, Step::Kill("SIGKILL".into()), Step::Wait]);
+    let pid = h.started();
+    assert_eq!(h.line(), "paused");
+    (h, pid)
+}
+
+fn status_field(pid: impl std::fmt::Display, field: &str) -> String {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    s.lines().find_map(|l| l.strip_prefix(field)).unwrap_or_default().trim().to_string()
+}
+
+fn exec_joins_the_container() {
+    let f = Fixture::new("exec");
+    let (mut h, init) = sleeper(&f);
+    let script = "echo hostname=$(hostname); echo pid=$$; echo init=$(tr '\\0' ' ' < /proc/1/cmdline); \
+                  echo lowest=$(ls /proc | grep '^[0-9]*$' | sort -n | head -1); cat /proc/self/cgroup; \
+                  echo uid=$(id -u) gid=$(id -g) groups=$(id -G); echo cwd=$(pwd); echo foo=$FOO; cat /marker; \
+                  grep -E '^(CapEff|CapBnd|NoNewPrivs)' /proc/self/status";
+    let mut e = ExecHelper::spawn(&f.state_dir(), &f.id, exec_spec(&f, &["sh", "-c", script], "out"), None);
+    let pid = e.started();
+    assert_eq!(e.line(), "exit 0 -", "stderr: {}", read(&f, "out.err"));
+    let out = read(&f, "out");
+    eprintln!("{out}");
+    assert!(out.contains(&format!("hostname=c-{}\n", f.id)), "{out}");
+    assert!(out.contains("pid=2\n") && out.contains("init=sleep 1000\n") && out.contains("lowest=1\n"), "{out}");
+    for c in ["memory", "cpu", "cpuacct", "pids", "devices"] {
+        assert!(out.contains(&format!(":{c}:/{CGROUP_PARENT}/{}\n", f.id)), "{c} cgroup: {out}");
+    }
+    assert!(out.contains("uid=1000 gid=1000 groups=1000 1001\n"), "{out}");
+    assert!(out.contains("cwd=/tmp\n") && out.contains("foo=bar\n"), "{out}");
+    assert!(out.contains("container root\n"), "the container's root is not /: {out}");
+    for field in ["CapEff:", "CapBnd:", "NoNewPrivs:"] {
+        let want = status_field(init, field);
+        assert!(out.contains(&format!("{field}\t{want}\n")), "{field} of the init is {want}: {out}");
+    }
+    assert!(gone(pid));
+    // overrides: another user and env
+    let mut x = exec_spec(&f, &["sh", "-c", "echo $(id -u) $FOO"], "out2");
+    x.env = Some(vec!["PATH=/bin".into(), "FOO=baz".into()]);
+    x.user = Some(oci_spec::runtime::User::default());
+    let mut e = ExecHelper::spawn(&f.state_dir(), &f.id, x, None);
+    e.started();
+    assert_eq!(e.line(), "exit 0 -", "stderr: {}", read(&f, "out2.err"));
+    assert_eq!(read(&f, "out2"), "0 baz\n");
+    assert_eq!(cgroup_pids(&f.id), vec![init], "exec'd processes left in the cgroup");
+    h.resume();
+    assert_eq!(h.line(), "exit 137 SIGKILL 0");
+}
+
+fn exec_failures() {
+    let f = Fixture::new("exec-fail");
+    let (mut h, init) = sleeper(&f);
+    let mut e = ExecHelper::spawn(&f.state_dir(), &f.id, exec_spec(&f, &["no-such-cmd", "x"], "o"), None);
+    assert_eq!(e.line(), "error exec: \"no-such-cmd\": executable file not found in $PATH");
+    let mut e = ExecHelper::spawn(&f.state_dir(), &f.id, exec_spec(&f, &["/bin/no-such-cmd"], "o"), None);
+    let l = e.line();
+    assert!(l.starts_with("error exec: \"/bin/no-such-cmd\": ENOENT"), "{l}");
+    let mut x = exec_spec(&f, &["true"], "o");
+    x.cwd = Some("/no/such/dir".into());
+    let l = ExecHelper::spawn(&f.state_dir(), &f.id, x, None).line();
+    assert!(l.starts_with("error container setup: chdir cwd (/no/such/dir): ENOENT"), "{l}");
+    assert_eq!(cgroup_pids(&f.id), vec![init], "failed execs left processes in the cgroup");
+    h.resume();
+    assert_eq!(h.line(), "exit 137 SIGKILL 0");
+    // exited (and reaped) but not destroyed yet; then destroyed
+    let l = ExecHelper::spawn(&f.state_dir(), &f.id, exec_spec(&f, &["true"], "o"), None).line();
+    assert_eq!(l, format!("error container {} is not running", f.id));
+    skiff_runtime::destroy_by_id(&f.state_dir(), &f.id).expect("destroy");
+    let l = ExecHelper::spawn(&f.state_dir(), &f.id, exec_spec(&f, &["true"], "o"), None).line();
+    assert_eq!(l, format!("error container {} is not running", f.id));
+}
+
+fn exec_dies_with_the_container() {
+    let f = Fixture::new("exec-destroy");
+    let (mut h, init) = sleeper(&f);
+    let mut e = ExecHelper::spawn(&f.state_dir(), &f.id, exec_spec(&f, &["sleep", "1000"], "o"), None);
+    let pid = e.started();
+    assert_eq!(cgroup_pids(&f.id), {
+        let mut v = vec![init, pid];
+        v.sort();
+        v
+    });
+    let ns = |p: i32| std::fs::read_link(format!("/proc/{p}/ns/pid")).expect("ns link");
+    assert_eq!(ns(pid), ns(init));
+    skiff_runtime::destroy_by_id(&f.state_dir(), &f.id).expect("destroy");
+    assert_eq!(e.line(), "exit 137 SIGKILL");
+    assert!(gone(pid) && gone(init));
+    assert_clean(&f);
+    h.resume();
+    assert_eq!(h.line(), "exit 137 SIGKILL 0");
+}
+
+fn exec_timeout_kills_the_group() {
+    let f = Fixture::new("exec-timeout");
+    let (mut h, init) = sleeper(&f);
+    let x = exec_spec(&f, &["sh", "-c", "sleep 1000 & echo started; sleep 1000"], "o");
+    let mut e = ExecHelper::spawn(&f.state_dir(), &f.id, x, Some(300));
+    e.started();
+    assert_eq!(e.line(), "timeout");
+    assert_eq!(e.line(), "exit 137 SIGKILL");
+    assert_eq!(read(&f, "o"), "started\n");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    while cgroup_pids(&f.id) != vec![init] && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert_eq!(cgroup_pids(&f.id), vec![init], "the background sleep survived");
+    h.resume();
+    assert_eq!(h.line(), "exit 137 SIGKILL 0");
+}
+
 fn main() {
     if let Ok(job) = std::env::var("SKIFF_RT_HELPER") {
         std::process::exit(common::helper_main(&job));
     }
-    let tests: [(&str, fn()); 10] = [
+    if let Ok(job) = std::env::var("SKIFF_RT_EXEC") {
+        std::process::exit(common::exec_helper_main(&job));
+    }
+    let tests: [(&str, fn()); 14] = [
         ("basic", basic),
         ("exit_code", exit_code),
         ("signals", signals),
@@ -268,6 +413,10 @@ fn main() {
         ("destroy_cleans_up", destroy_cleans_up),
         ("v2_unified_dirs", v2_unified_dirs),
         ("mount_through_image_symlink", mount_through_image_symlink),
+        ("exec_joins_the_container", exec_joins_the_container),
+        ("exec_failures", exec_failures),
+        ("exec_dies_with_the_container", exec_dies_with_the_container),
+        ("exec_timeout_kills_the_group", exec_timeout_kills_the_group),
     ];
     let filters: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
     let selected: Vec<_> =

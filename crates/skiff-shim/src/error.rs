@@ -46,6 +46,10 @@ pub enum ShimError {
         #[source]
         source: serde_json::Error,
     },
+    /// `skiff shim exec` could not run the command at all (e.g. the container is not running); `message` is
+    /// its explanation.
+    #[error("exec in {}: {message}", bundle.display())]
+    Exec { bundle: PathBuf, message: String },
     /// Writing rendered log output to the caller's writer failed (e.g. the client went away).
     #[error("write log output: {0}")]
     Output(#[source] std::io::Error),

@@ -12,15 +12,21 @@
 //! Bundle layout (all written atomically, by rename): `config.json` (agent), `started.json` and `exit.json`
 //! (shim), `shim.log` (the shim's own stderr, appended to).
 //!
+//! `skiff shim exec --bundle DIR [--timeout SECS] -- CMD…` ([`exec_main`]) runs a command inside the bundle's
+//! running container and exits with its exit code; the agent runs it with [`exec`] (exec probes, and
+//! `kubectl exec` later).
+//!
 //! Nothing here knows about Kubernetes objects; [`log`] knows the CRI log format that `kubectl logs` reads.
 
 mod error;
+mod exec;
 pub mod log;
 mod process;
 mod records;
 mod spawn;
 
 pub use error::ShimError;
+pub use exec::{exec, exec_main, ExecOutput, ERROR_PREFIX, EXIT_CANNOT_EXEC, EXIT_TIMED_OUT, MAX_OUTPUT};
 pub use process::main;
 pub use records::{
     read_config, read_exit, read_started, write_config, ExitRecord, ShimConfig, StartReport, Started, CONFIG_FILE,

@@ -1,7 +1,8 @@
 //! Integration tests: real shims running real busybox containers (as root; skipped otherwise).
 //!
-//! A plain `main` (harness = false) because the same binary plays three parts: the test runner; the shim
-//! (`<this binary> shim --bundle DIR`, which `skiff_shim::spawn` runs, exactly as it runs `skiff shim`); and a
+//! A plain `main` (harness = false) because the same binary plays four parts: the test runner; the shim
+//! (`<this binary> shim --bundle DIR`, which `skiff_shim::spawn` runs, exactly as it runs `skiff shim`); `shim
+//! exec` (`<this binary> shim exec --bundle DIR --timeout SECS -- ARGV…`, run by `skiff_shim::exec`); and a
 //! short-lived "agent" (`SKIFF_SHIM_TEST_SPAWNER=DIR`) that spawns a shim and is then killed, to show that the
 //! shim outlives it. `cargo test -p skiff-shim --test shim -- NAME` runs the tests whose name contains NAME.
 
@@ -280,6 +281,85 @@ fn spawner_main(bundle: &str) -> i32 {
     0
 }
 
+fn exe() -> PathBuf {
+    std::env::current_exe().expect("current_exe")
+}
+
+fn args(a: &[&str]) -> Vec<String> {
+    a.iter().map(|s| s.to_string()).collect()
+}
+
+fn exec_returns_output_and_exit_code() {
+    let f = Fixture::new("exec", &["sleep", "1000"]);
+    started(f.spawn());
+    let script = "echo out; echo err >&2; echo pid=$$; head -c 50000 /dev/zero; exit 3";
+    let o = skiff_shim::exec(&exe(), &f.bundle(), &args(&["sh", "-c", script]), Duration::from_secs(10)).expect("exec");
+    assert_eq!((o.code, o.timed_out), (3, false), "{o:?}");
+    assert!(o.stdout.starts_with(b"out\npid=2\n"), "{:?}", String::from_utf8_lossy(&o.stdout[..20]));
+    assert_eq!(o.stdout.len(), skiff_shim::MAX_OUTPUT, "output is capped");
+    assert_eq!(o.stderr, b"err\n");
+    // the command's failure to start is its result, as in a shell
+    let o = skiff_shim::exec(&exe(), &f.bundle(), &args(&["nope-not-here"]), Duration::from_secs(10)).expect("exec");
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!((o.code, stderr.trim()), (127, "exec: \"nope-not-here\": executable file not found in $PATH"));
+    // what the command leaves in the background does not hold the caller
+    let start = Instant::now();
+    let bg = args(&["sh", "-c", "sleep 30 & echo bg"]);
+    let o = skiff_shim::exec(&exe(), &f.bundle(), &bg, Duration::from_secs(10)).expect("exec");
+    assert_eq!((o.code, o.stdout.as_slice()), (0, b"bg\n".as_slice()), "{o:?}");
+    assert!(start.elapsed() < Duration::from_secs(5), "waited for the background sleep: {:?}", start.elapsed());
+}
+
+fn exec_timeout_kills_the_command() {
+    let f = Fixture::new("exec-timeout", &["sleep", "1000"]);
+    let (pid, _) = started(f.spawn());
+    let start = Instant::now();
+    let cmd = args(&["sh", "-c", "echo started; sleep 100 & sleep 100"]);
+    let o = skiff_shim::exec(&exe(), &f.bundle(), &cmd, Duration::from_secs(1)).expect("exec");
+    let took = start.elapsed();
+    assert!(o.timed_out && o.code == skiff_shim::EXIT_TIMED_OUT, "{o:?}");
+    assert!(took >= Duration::from_secs(1) && took < Duration::from_secs(4), "{took:?}");
+    assert_eq!(o.stdout, b"started\n");
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(stderr.contains("skiff shim exec: timed out after 1s: killed"), "{stderr}");
+    let c = skiff_runtime::Container::load(&f.state_dir(), &f.id).expect("load").expect("container");
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while c.cgroup().pids().expect("pids") != vec![pid] && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(c.cgroup().pids().expect("pids"), vec![pid], "the command's processes survived the timeout");
+}
+
+fn exec_into_a_stopped_container_is_an_error() {
+    let f = Fixture::new("exec-stopped", &["true"]);
+    started(f.spawn());
+    assert_eq!(f.exit(10).code, 0);
+    match skiff_shim::exec(&exe(), &f.bundle(), &args(&["true"]), Duration::from_secs(10)) {
+        Err(e @ skiff_shim::ShimError::Exec { .. }) => {
+            assert!(e.to_string().ends_with(&format!("container {} is not running", f.id)), "{e}")
+        }
+        r => panic!("expected an exec error, got {r:?}"),
+    }
+    let missing = f.dir.path().join("no-bundle");
+    let err = skiff_shim::exec(&exe(), &missing, &args(&["true"]), Duration::from_secs(10)).expect_err("no bundle");
+    assert!(err.to_string().contains("config.json"), "{err}");
+}
+
+/// `<this binary> shim exec --bundle DIR [--timeout SECS] -- ARGV…`, as the skiff binary parses it.
+fn shim_exec_args(args: &[String]) -> Option<(PathBuf, Option<Duration>, Vec<String>)> {
+    let rest = args.get(1..)?.strip_prefix(&["shim".to_string(), "exec".to_string()])?;
+    let dash = rest.iter().position(|a| a == "--")?;
+    let (mut bundle, mut timeout) = (None, None);
+    for pair in rest[..dash].chunks(2) {
+        match pair {
+            [k, v] if k == "--bundle" => bundle = Some(PathBuf::from(v)),
+            [k, v] if k == "--timeout" => timeout = v.parse().ok().map(Duration::from_secs_f64),
+            _ => return None,
+        }
+    }
+    Some((bundle?, timeout, rest[dash + 1..].to_vec()))
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if let [_, shim, flag, bundle] = args.as_slice() {
@@ -287,14 +367,20 @@ fn main() {
             std::process::exit(skiff_shim::main(Path::new(bundle)));
         }
     }
+    if let Some((bundle, timeout, argv)) = shim_exec_args(&args) {
+        std::process::exit(skiff_shim::exec_main(&bundle, timeout, argv));
+    }
     if let Ok(bundle) = std::env::var(SPAWNER_ENV) {
         std::process::exit(spawner_main(&bundle));
     }
-    let tests: [(&str, fn()); 4] = [
+    let tests: [(&str, fn()); 7] = [
         ("logs_started_and_exit_are_recorded", logs_started_and_exit_are_recorded),
         ("exec_failure_is_reported", exec_failure_is_reported),
         ("a_killed_container_records_the_signal", a_killed_container_records_the_signal),
         ("the_shim_outlives_its_spawner_and_signals", the_shim_outlives_its_spawner_and_signals),
+        ("exec_returns_output_and_exit_code", exec_returns_output_and_exit_code),
+        ("exec_timeout_kills_the_command", exec_timeout_kills_the_command),
+        ("exec_into_a_stopped_container_is_an_error", exec_into_a_stopped_container_is_an_error),
     ];
     let filters: Vec<String> = args.iter().skip(1).filter(|a| !a.starts_with('-')).cloned().collect();
     let selected: Vec<_> =

@@ -45,8 +45,10 @@ enum Command {
     /// The per-container shim (started by the node agent; not for direct use).
     #[command(hide = true)]
     Shim {
+        #[command(subcommand)]
+        action: Option<ShimAction>,
         #[arg(long)]
-        bundle: PathBuf,
+        bundle: Option<PathBuf>,
     },
     /// Print the admin kubeconfig of a server's data dir.
     Kubeconfig {
@@ -65,6 +67,20 @@ enum Command {
     },
     /// Print the version.
     Version,
+}
+
+#[derive(Subcommand)]
+enum ShimAction {
+    /// Run a command inside the bundle's running container (exec probes); exits with its exit code.
+    Exec {
+        #[arg(long)]
+        bundle: PathBuf,
+        /// Seconds after which the command is killed (exit code 124).
+        #[arg(long)]
+        timeout: Option<f64>,
+        #[arg(last = true, required = true)]
+        argv: Vec<String>,
+    },
 }
 
 /// The built-in node agent's settings.
@@ -168,8 +184,14 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         // Before anything starts a thread: the shim clones itself into containers and must stay single-threaded.
-        Command::Shim { bundle } => {
+        Command::Shim { action: Some(ShimAction::Exec { bundle, timeout, argv }), .. } => {
+            // no logging: stderr is the command's own output, which the caller captures
+            let timeout = timeout.filter(|t| t.is_finite() && *t > 0.0).map(std::time::Duration::from_secs_f64);
+            std::process::exit(skiff_shim::exec_main(&bundle, timeout, argv));
+        }
+        Command::Shim { action: None, bundle } => {
             init_tracing(cli.verbose);
+            let bundle = bundle.context("--bundle is required")?;
             std::process::exit(skiff_shim::main(&bundle));
         }
         Command::Reset { data_dir, agent } => {

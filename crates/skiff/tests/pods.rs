@@ -464,3 +464,265 @@ fn deleted_pods_leave_nothing_behind_and_a_restarted_server_adopts_running_ones(
     }
     s.assert_no_panic();
 }
+
+#[test]
+fn kubectl_logs_options_as_upstream() {
+    require_root!();
+    let (_reg, s) = start();
+    apply(
+        &s,
+        "apiVersion: v1
+kind: Pod
+metadata: {name: talker}
+spec:
+  containers:
+  - name: a
+    image: 'busybox:1.36'
+    command: ['sh', '-c', 'for i in 1 2 3 4 5; do echo line $i; done; echo oops >&2; sleep 2; echo late; exec sleep 3600']
+  - {name: b, image: 'busybox:1.36', command: ['sh', '-c', 'echo from-b; exec sleep 3600']}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: counter}
+spec:
+  restartPolicy: Never
+  containers:
+  - {name: c, image: 'busybox:1.36', command: ['sh', '-c', 'sleep 2; for i in 1 2 3; do echo $i; sleep 1; done']}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: crasher}
+spec:
+  containers:
+  - {name: c, image: 'busybox:1.36', command: ['sh', '-c', 'echo run $(cat /proc/sys/kernel/random/uuid); exit 1']}
+",
+    );
+    wait_ready(&s, &["talker"]);
+    // Two containers: kubectl defaults to the first; the API itself wants one named, as upstream says.
+    let out = s.kubectl(&["logs", "talker"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Defaulted container \"a\" out of: a, b"));
+    let err = s.fails(&["get", "--raw", "/api/v1/namespaces/default/pods/talker/log"]);
+    assert!(err.contains("a container name must be specified for pod talker, choose one of: [a b]"), "{err}");
+    let err = s.fails(&["logs", "talker", "-c", "nope"]);
+    assert!(err.contains("container nope is not valid for pod talker"), "{err}");
+    let all = eventually(20, "the late line", || {
+        let l = s.ok(&["logs", "talker", "-c", "a"]);
+        l.contains("late").then_some(l)
+    });
+    assert_eq!(all, "line 1\nline 2\nline 3\nline 4\nline 5\noops\nlate\n");
+    assert_eq!(s.ok(&["logs", "talker", "-c", "a", "--tail=2"]), "oops\nlate\n");
+    assert_eq!(s.ok(&["logs", "talker", "-c", "a", "--limit-bytes=6"]), "line 1");
+    let stamped = s.ok(&["logs", "talker", "-c", "a", "--timestamps"]);
+    let late = stamped.lines().find(|l| l.ends_with(" late")).expect("a stamped late line");
+    let (ts, _) = late.split_once(' ').expect("timestamp");
+    assert!(chrono::DateTime::parse_from_rfc3339(ts).is_ok(), "{late}");
+    assert_eq!(s.ok(&["logs", "talker", "-c", "a", &format!("--since-time={ts}")]), "late\n");
+    assert_eq!(s.ok(&["logs", "talker", "-c", "a", "--since=1h", "--tail=1"]), "late\n");
+    let both = s.ok(&["logs", "talker", "--all-containers"]);
+    assert!(both.contains("line 1") && both.contains("from-b"), "{both}");
+    let err = s.fails(&["logs", "talker", "-c", "a", "--previous"]);
+    assert!(err.contains("previous terminated container \"a\" in pod \"talker\" not found"), "{err}");
+
+    // -f follows until the container exits (started or not yet: the output is the same).
+    eventually(60, "counter started", || {
+        let id = s.ok(&["get", "pod", "counter", "-o", "jsonpath={.status.containerStatuses[0].containerID}"]);
+        (!id.is_empty()).then_some(())
+    });
+    let followed = s.ok(&["logs", "-f", "counter"]);
+    assert_eq!(followed, "1\n2\n3\n");
+
+    // --previous shows the run before the current one.
+    eventually(60, "a restart of crasher", || (restart_count(&pod_json(&s, "crasher")) >= 1).then_some(()));
+    let previous = s.ok(&["logs", "crasher", "--previous"]);
+    assert!(previous.starts_with("run "), "{previous}");
+    s.assert_no_panic();
+}
+
+#[test]
+fn probes_drive_readiness_and_restarts() {
+    require_root!();
+    let (_reg, s) = start();
+    apply(
+        &s,
+        "apiVersion: v1
+kind: Pod
+metadata: {name: probed}
+spec:
+  containers:
+  - name: web
+    image: 'myapp:1.0'
+    ports: [{name: http, containerPort: 8080}]
+    readinessProbe: {httpGet: {path: /ready, port: http}, periodSeconds: 1, failureThreshold: 1}
+    livenessProbe: {httpGet: {path: /healthz, port: 8080}, periodSeconds: 1, failureThreshold: 2}
+    startupProbe: {tcpSocket: {port: 8080}, periodSeconds: 1, failureThreshold: 30}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: never-starts}
+spec:
+  containers:
+  - name: app
+    image: 'busybox:1.36'
+    command: ['sleep', '3600']
+    startupProbe: {tcpSocket: {port: 9999}, periodSeconds: 1, failureThreshold: 2}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: exec-probed}
+spec:
+  containers:
+  - name: app
+    image: 'busybox:1.36'
+    command: ['sh', '-c', 'touch /tmp/healthy; exec sleep 3600']
+    livenessProbe: {exec: {command: [cat, /tmp/healthy]}, periodSeconds: 1, failureThreshold: 1}
+    readinessProbe: {exec: {command: [sh, -c, 'test \"$(hostname)\" = exec-probed']}, periodSeconds: 1}
+",
+    );
+    wait_ready(&s, &["probed", "exec-probed"]);
+    let st = &pod_json(&s, "probed")["status"]["containerStatuses"][0];
+    assert_eq!(st["started"], true);
+    assert_eq!(st["ready"], true);
+
+    // Readiness fails: the pod stays Running but is not Ready.
+    let pid = container_pid(&s, "probed", "web");
+    std::fs::remove_file(format!("/proc/{pid}/root/app/www/ready")).expect("remove /app/www/ready");
+    eventually(30, "not Ready", || {
+        let c = s.ok(&["get", "pod", "probed", "-o", "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}"]);
+        (c == "False").then_some(())
+    });
+    let d = s.ok(&["describe", "pod", "probed"]);
+    assert!(d.contains("Readiness probe failed: HTTP probe failed with statuscode: 404"), "{d}");
+    assert_eq!(restart_count(&pod_json(&s, "probed")), 0);
+
+    // Liveness fails: the container is restarted (with a fresh writable layer: Ready again).
+    std::fs::remove_file(format!("/proc/{pid}/root/app/www/healthz")).expect("remove /app/www/healthz");
+    eventually(60, "a liveness restart", || (restart_count(&pod_json(&s, "probed")) >= 1).then_some(()));
+    let d = s.ok(&["describe", "pod", "probed"]);
+    assert!(d.contains("Liveness probe failed: HTTP probe failed with statuscode: 404"), "{d}");
+    assert!(d.contains("Container web failed liveness probe, will be restarted"), "{d}");
+    wait_ready(&s, &["probed"]);
+
+    // An exec probe runs in the container (its hostname, its files).
+    let pid = container_pid(&s, "exec-probed", "app");
+    std::fs::remove_file(format!("/proc/{pid}/root/tmp/healthy")).expect("remove /tmp/healthy");
+    eventually(60, "an exec liveness restart", || (restart_count(&pod_json(&s, "exec-probed")) >= 1).then_some(()));
+    let d = s.ok(&["describe", "pod", "exec-probed"]);
+    assert!(d.contains("Liveness probe failed: cat: can't open '/tmp/healthy': No such file or directory"), "{d}");
+
+    // A startup probe that never succeeds restarts the container, and it is never started nor ready.
+    eventually(60, "a startup restart", || (restart_count(&pod_json(&s, "never-starts")) >= 1).then_some(()));
+    let st = &pod_json(&s, "never-starts")["status"]["containerStatuses"][0];
+    assert_eq!(st["ready"], false);
+    let d = s.ok(&["describe", "pod", "never-starts"]);
+    assert!(d.contains("Startup probe failed: dial tcp "), "{d}");
+    assert!(d.contains("connect: connection refused"), "{d}");
+    s.assert_no_panic();
+}
+
+#[test]
+fn volumes_env_and_scheduling_limits() {
+    require_root!();
+    let (_reg, s) = start();
+    apply(
+        &s,
+        "apiVersion: v1
+kind: ConfigMap
+metadata: {name: app-config}
+data: {greeting: hello, other: x}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: app-secret}
+stringData: {password: s3cret}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: vols, labels: {tier: test}}
+spec:
+  containers:
+  - name: app
+    image: 'busybox:1.36'
+    command: ['sh', '-c', 'echo \"$GREETING $POD_NAME $MY_IP $(cat /etc/config/greeting)\"; exec sleep 3600']
+    env:
+    - {name: GREETING, valueFrom: {configMapKeyRef: {name: app-config, key: greeting}}}
+    - {name: POD_NAME, valueFrom: {fieldRef: {fieldPath: metadata.name}}}
+    - {name: MY_IP, valueFrom: {fieldRef: {fieldPath: status.podIP}}}
+    - {name: MEM, valueFrom: {resourceFieldRef: {resource: limits.memory, divisor: 1Mi}}}
+    resources: {limits: {memory: 64Mi}}
+    volumeMounts:
+    - {name: config, mountPath: /etc/config}
+    - {name: secret, mountPath: /etc/secret, readOnly: true}
+    - {name: info, mountPath: /etc/podinfo}
+    - {name: scratch, mountPath: /scratch}
+    - {name: config, mountPath: /etc/other, subPath: other}
+  volumes:
+  - {name: config, configMap: {name: app-config, items: [{key: greeting, path: greeting}, {key: other, path: other}]}}
+  - {name: secret, secret: {secretName: app-secret, defaultMode: 0400}}
+  - {name: info, downwardAPI: {items: [{path: labels, fieldRef: {fieldPath: metadata.labels}}]}}
+  - {name: scratch, emptyDir: {medium: Memory, sizeLimit: 16Mi}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: too-big}
+spec:
+  containers:
+  - {name: app, image: 'busybox:1.36', resources: {requests: {memory: 100Ti}}}
+",
+    );
+    wait_ready(&s, &["vols"]);
+    let ip = pod_ip(&s, "vols");
+    let out = eventually(20, "the greeting", || {
+        let l = s.ok(&["logs", "vols"]);
+        (!l.is_empty()).then_some(l)
+    });
+    assert_eq!(out.trim(), format!("hello vols {ip} hello"));
+    let pid = container_pid(&s, "vols", "app");
+    let root = format!("/proc/{pid}/root");
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).expect("environ");
+    let environ = String::from_utf8_lossy(&environ);
+    assert!(environ.split('\0').any(|e| e == "MEM=64"), "{environ}");
+    assert!(environ.split('\0').any(|e| e == "KUBERNETES_SERVICE_PORT=443"), "{environ}");
+    assert_eq!(std::fs::read_to_string(format!("{root}/etc/secret/password")).expect("secret"), "s3cret");
+    let (opts, _) = mount_of(pid, "/etc/secret").expect("secret mount");
+    assert!(opts.split(',').any(|o| o == "ro"), "{opts}");
+    assert_eq!(std::fs::read_to_string(format!("{root}/etc/podinfo/labels")).expect("labels"), "tier=\"test\"");
+    let (_, fstype) = mount_of(pid, "/scratch").expect("scratch mount");
+    assert_eq!(fstype, "tmpfs");
+    assert_eq!(std::fs::read_to_string(format!("{root}/etc/other")).expect("subPath file"), "x");
+    // The service-account token the API server's admission asked for is there, and works as a bearer token.
+    let token =
+        std::fs::read_to_string(format!("{root}/var/run/secrets/kubernetes.io/serviceaccount/token")).expect("token");
+    assert_eq!(token.split('.').count(), 3, "{token}");
+    let out = Command::new("curl")
+        .args(["-s", "--cacert"])
+        .arg(s.dir.path().join("pki/ca.crt"))
+        .args(["-H", &format!("Authorization: Bearer {}", token.trim())])
+        .arg(format!("https://127.0.0.1:{}/api/v1/namespaces/default/pods/vols", s.port))
+        .output()
+        .expect("curl");
+    let answer = String::from_utf8_lossy(&out.stdout);
+    assert!(answer.contains("\"name\":\"vols\""), "{answer}");
+    // A ConfigMap change reaches the volume (atomically, through the ..data link).
+    s.ok(&["patch", "configmap", "app-config", "-p", "{\"data\":{\"greeting\":\"bonjour\"}}"]);
+    eventually(60, "the updated configMap file", || {
+        let g = std::fs::read_to_string(format!("{root}/etc/config/greeting")).ok()?;
+        (g == "bonjour").then_some(())
+    });
+    let link = std::fs::read_link(format!("{root}/etc/config/greeting")).expect("key symlink");
+    assert_eq!(link.display().to_string(), "..data/greeting");
+
+    // More memory than the node has: Pending, with upstream's reason.
+    let msg = eventually(30, "FailedScheduling", || {
+        let m = s.ok(&[
+            "get",
+            "pod",
+            "too-big",
+            "-o",
+            "jsonpath={.status.conditions[?(@.type==\"PodScheduled\")].message}",
+        ]);
+        (!m.is_empty()).then_some(m)
+    });
+    assert!(msg.starts_with("0/1 nodes are available: 1 Insufficient memory."), "{msg}");
+    assert!(s.ok(&["get", "pod", "too-big"]).contains("Pending"));
+    s.assert_no_panic();
+}

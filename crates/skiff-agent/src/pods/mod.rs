@@ -3,6 +3,7 @@
 
 mod env;
 mod objects;
+mod probes;
 pub mod runs;
 mod start;
 mod status;

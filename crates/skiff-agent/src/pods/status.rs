@@ -17,6 +17,8 @@ pub struct ContainerView<'a> {
     /// The waiting reason when nothing else is known (`ContainerCreating` or `PodInitializing`).
     pub default_waiting: &'static str,
     pub sidecar: bool,
+    /// The probes' verdict on the current run, if its prober runs.
+    pub probe: Option<&'a super::probes::ProbeState>,
 }
 
 fn terminated(run: &Run) -> Value {
@@ -111,8 +113,11 @@ pub fn container_status(v: &ContainerView) -> Value {
         (None, Some(r)) if r.running() => {
             let started = r.started.as_ref().map(|st| trim_time(&st.started_at)).unwrap_or_default();
             s["state"] = json!({"running": {"startedAt": started}});
-            s["ready"] = json!(true);
-            s["started"] = json!(true);
+            let probe = v.probe.filter(|p| p.run_id == r.meta.id);
+            let has_probes = c.readiness_probe.is_some() || c.startup_probe.is_some();
+            let is_started = probe.map(|p| p.started).unwrap_or(c.startup_probe.is_none());
+            s["ready"] = json!(probe.map(|p| p.ready && p.started).unwrap_or(!has_probes));
+            s["started"] = json!(is_started);
             if let Some(p) = previous {
                 s["lastState"] = json!({"terminated": terminated(p)});
             }
@@ -125,7 +130,10 @@ pub fn container_status(v: &ContainerView) -> Value {
         }
         _ => s["state"] = waiting(v.default_waiting, None),
     }
-    let _ = v.sidecar;
+    if v.sidecar {
+        // a sidecar's readiness is reported, but only its start gates the next init container
+        s["started"] = json!(s["started"] == json!(true));
+    }
     s
 }
 
@@ -247,6 +255,7 @@ pub struct PodView<'a> {
     pub pod_ip: Option<String>,
     pub host_ip: String,
     pub start_time: &'a str,
+    pub probes: &'a HashMap<String, super::probes::ProbeState>,
 }
 
 pub fn pod_status(v: &PodView, transitions: &mut Transitions) -> (Value, &'static str) {
@@ -260,6 +269,7 @@ pub fn pod_status(v: &PodView, transitions: &mut Transitions) -> (Value, &'stati
             waiting: v.waiting.get(&c.name),
             default_waiting,
             sidecar,
+            probe: v.probes.get(&c.name),
         })
     };
     let init: Vec<(Value, bool)> = spec

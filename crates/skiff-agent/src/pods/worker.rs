@@ -19,6 +19,7 @@ use serde_json::{json, Value};
 use skiff_client::q;
 use tokio::sync::{watch, Notify};
 
+use super::probes::{self, ProbeStates};
 use super::runs::{self, Run};
 use super::start::{self, Outcome, StartArgs};
 use super::status::{self, PodView, Transitions};
@@ -64,6 +65,9 @@ struct Worker {
     last_status: Option<Value>,
     wake: Arc<Notify>,
     terminal: bool,
+    probes: ProbeStates,
+    /// The prober task of each container's current run: (run id, task).
+    probers: HashMap<String, (String, tokio::task::AbortHandle)>,
 }
 
 /// Runs the pod's worker until the pod is gone from the API and from this node.
@@ -213,6 +217,8 @@ impl Worker {
             last_status: None,
             wake,
             terminal: false,
+            probes: Default::default(),
+            probers: HashMap::new(),
         }
     }
 
@@ -255,6 +261,8 @@ impl Worker {
                 stop::release(&self.ctx, r).await;
             }
         }
+        self.sync_probers(pod);
+        self.kill_unhealthy(pod).await;
         if self.terminal {
             self.report(pod).await;
             return Duration::from_secs(60);
@@ -329,6 +337,91 @@ impl Worker {
         Ok(())
     }
 
+    /// Starts a prober for every running container run that has probes and none yet; stops those of runs that
+    /// ended.
+    fn sync_probers(&mut self, pod: &Pod) {
+        let spec = pod.spec.clone().unwrap_or_default();
+        let containers = spec.init_containers.iter().flatten().chain(spec.containers.iter());
+        let Some(ip) = self.sandbox.as_ref().map(|s| s.ip) else { return };
+        for c in containers {
+            let has = c.liveness_probe.is_some() || c.readiness_probe.is_some() || c.startup_probe.is_some();
+            let current = self.runs.get(&c.name).and_then(|r| r.last()).filter(|r| r.running());
+            let prober_run = self.probers.get(&c.name).map(|(id, _)| id.clone());
+            match (current, prober_run) {
+                (Some(r), Some(id)) if r.meta.id == id => {}
+                (Some(r), _) if has => {
+                    if let Some((_, h)) = self.probers.remove(&c.name) {
+                        h.abort();
+                    }
+                    let kind = if spec.containers.iter().any(|x| x.name == c.name) { Kind::App } else { Kind::Init };
+                    let target = probes::Target {
+                        container: c.clone(),
+                        run_id: r.meta.id.clone(),
+                        pod_ip: std::net::IpAddr::V4(ip),
+                        bundle: r.dir.clone(),
+                        subject: subject(pod, field_path(kind, &c.name)),
+                    };
+                    let task =
+                        tokio::spawn(probes::run(self.ctx.clone(), target, self.probes.clone(), self.wake.clone()));
+                    self.probers.insert(c.name.clone(), (r.meta.id.clone(), task.abort_handle()));
+                }
+                (None, Some(_)) | (Some(_), Some(_)) => {
+                    if let Some((_, h)) = self.probers.remove(&c.name) {
+                        h.abort();
+                    }
+                    self.probes.lock().unwrap_or_else(|e| e.into_inner()).remove(&c.name);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Stops the containers whose liveness or startup probe failed for good; the next pass restarts them per
+    /// the restart policy.
+    async fn kill_unhealthy(&mut self, pod: &Pod) {
+        let doomed: Vec<(String, String, String)> = self
+            .probes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter_map(|(name, st)| st.kill.clone().map(|why| (name.clone(), st.run_id.clone(), why)))
+            .collect();
+        let spec = pod.spec.clone().unwrap_or_default();
+        for (name, run_id, why) in doomed {
+            let Some(c) = spec.init_containers.iter().flatten().chain(spec.containers.iter()).find(|c| c.name == name)
+            else {
+                continue;
+            };
+            let kind = if spec.containers.iter().any(|x| x.name == name) { Kind::App } else { Kind::Init };
+            let grace = c
+                .liveness_probe
+                .as_ref()
+                .and_then(|p| p.termination_grace_period_seconds)
+                .or(spec.termination_grace_period_seconds)
+                .unwrap_or(30)
+                .max(0) as u64;
+            let ctx = self.ctx.clone();
+            if let Some(run) = self.runs.get_mut(&name).and_then(|r| r.last_mut()).filter(|r| r.meta.id == run_id) {
+                ctx.recorder.normal(&subject(pod, field_path(kind, &name)), "Killing", &why).await;
+                stop::stop(&ctx, run, Duration::from_secs(grace)).await;
+            }
+            if let Some((_, h)) = self.probers.remove(&name) {
+                h.abort();
+            }
+            self.probes.lock().unwrap_or_else(|e| e.into_inner()).remove(&name);
+        }
+    }
+
+    fn started(&self, c: &Container) -> bool {
+        let run = self.last_run(&c.name).filter(|r| r.running());
+        let probes = self.probes.lock().unwrap_or_else(|e| e.into_inner());
+        match (run, probes.get(&c.name)) {
+            (Some(r), Some(p)) if p.run_id == r.meta.id => p.started,
+            (Some(_), _) => c.startup_probe.is_none(),
+            (None, _) => false,
+        }
+    }
+
     fn last_run(&self, name: &str) -> Option<&Run> {
         self.runs.get(name).and_then(|r| r.last())
     }
@@ -341,19 +434,20 @@ impl Worker {
             let sidecar = c.restart_policy.as_deref() == Some("Always");
             let state = self.last_run(&c.name).map(|r| (r.running(), r.exit.as_ref().map(|e| e.code)));
             match state {
-                Some((true, _)) if sidecar => continue,
+                Some((true, _)) if sidecar && self.started(c) => continue,
+                Some((true, _)) if sidecar => return Some(RESYNC),
                 Some((true, _)) => return Some(RESYNC),
                 Some((false, Some(0))) if !sidecar => continue,
                 Some((false, Some(_))) if !sidecar && policy == "Never" => return Some(RESYNC),
                 Some((false, _)) => {
                     let wait = self.restart(pod, c, Kind::Init).await;
-                    if !(sidecar && self.last_run(&c.name).is_some_and(Run::running)) {
+                    if !(sidecar && self.started(c)) {
                         return Some(wait.unwrap_or(RESYNC));
                     }
                 }
                 None => {
                     let wait = self.start(pod, c, Kind::Init, 0).await;
-                    if !(sidecar && self.last_run(&c.name).is_some_and(Run::running)) {
+                    if !(sidecar && self.started(c)) {
                         return Some(wait.unwrap_or(RESYNC));
                     }
                 }
@@ -451,6 +545,7 @@ impl Worker {
 
     /// Computes the status and writes it if it changed; returns the phase.
     async fn report(&mut self, pod: &Pod) -> &'static str {
+        let probes = self.probes.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let view = PodView {
             pod,
             runs: &self.runs,
@@ -459,6 +554,7 @@ impl Worker {
             pod_ip: self.sandbox.as_ref().map(|s| s.ip.to_string()),
             host_ip: self.ctx.node_ip.to_string(),
             start_time: self.start_time.as_deref().unwrap_or_default(),
+            probes: &probes,
         };
         let (status, phase) = status::pod_status(&view, &mut self.transitions);
         if self.last_status.as_ref() == Some(&status) {
@@ -488,6 +584,9 @@ impl Worker {
 
     /// Stops every running container: app containers together, then sidecars in reverse order.
     async fn stop_all(&mut self, pod: Option<&Pod>, grace: Duration) {
+        for (_, (_, h)) in self.probers.drain() {
+            h.abort();
+        }
         let spec = pod.and_then(|p| p.spec.clone()).unwrap_or_default();
         let init_names: Vec<String> = spec.init_containers.iter().flatten().map(|c| c.name.clone()).collect();
         let ctx = self.ctx.clone();
