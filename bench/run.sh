@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Prints skiff's API figures on this machine: idle RSS of `skiff server`, and durable creates per second from a
 # concurrent load generator. Builds release binaries; uses its own data dir and port; cleans up.
+# Pod start times (skiff vs podman vs the raw floor) and per-pod memory: bench/pod-start/run.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release -q -p skiff -p skiff-bench

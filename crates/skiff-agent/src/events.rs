@@ -3,7 +3,6 @@
 //! client-go correlator's behaviour), so a crash-looping container does not flood the namespace.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 
 use serde_json::{json, Value};
 use skiff_client::{q, Client};
@@ -24,16 +23,23 @@ pub struct Subject {
 /// What makes two events the same: (object uid, field path, type, reason, message).
 type EventKey = (String, String, String, String, String);
 
+enum Job {
+    Record { subject: Subject, kind: &'static str, reason: String, message: String, at: String },
+    Forget(String),
+}
+
+/// Records events without making the caller wait: one background task writes them in order (a pod start does
+/// not wait for its Pulled/Created/Started events to be stored).
 pub struct Recorder {
-    client: Client,
-    node: String,
-    /// event key → (event name, count)
-    seen: Mutex<HashMap<EventKey, (String, u64)>>,
+    tx: tokio::sync::mpsc::UnboundedSender<Job>,
 }
 
 impl Recorder {
+    /// Must be called inside a tokio runtime (it spawns the writer).
     pub fn new(client: Client, node: String) -> Recorder {
-        Recorder { client, node, seen: Mutex::new(HashMap::new()) }
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(writer(client, node, rx));
+        Recorder { tx }
     }
 
     pub async fn normal(&self, s: &Subject, reason: &str, message: &str) {
@@ -44,23 +50,42 @@ impl Recorder {
         self.record(s, "Warning", reason, message).await
     }
 
-    /// Records the event, or bumps the count of the same earlier one. Best effort, as upstream's recorder.
-    pub async fn record(&self, s: &Subject, kind: &str, reason: &str, message: &str) {
-        let key = (s.uid.clone(), s.field_path.clone(), kind.to_string(), reason.to_string(), message.to_string());
-        let existing = {
-            let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-            let entry = seen.get_mut(&key).map(|(name, count)| {
-                *count += 1;
-                (name.clone(), *count)
-            });
-            entry
+    /// Queues the event (or a bump of the same earlier one's count). Best effort, as upstream's recorder.
+    pub async fn record(&self, s: &Subject, kind: &'static str, reason: &str, message: &str) {
+        let job = Job::Record {
+            subject: s.clone(),
+            kind,
+            reason: reason.to_string(),
+            message: message.to_string(),
+            at: now_rfc3339(),
         };
+        let _ = self.tx.send(job);
+    }
+
+    /// Forgets the pod's events (it is gone).
+    pub fn forget(&self, uid: &str) {
+        let _ = self.tx.send(Job::Forget(uid.to_string()));
+    }
+}
+
+async fn writer(client: Client, node: String, mut rx: tokio::sync::mpsc::UnboundedReceiver<Job>) {
+    // event key → (event name, count)
+    let mut seen: HashMap<EventKey, (String, u64)> = HashMap::new();
+    while let Some(job) = rx.recv().await {
+        let (s, kind, reason, message, now) = match job {
+            Job::Forget(uid) => {
+                seen.retain(|k, _| k.0 != uid);
+                continue;
+            }
+            Job::Record { subject, kind, reason, message, at } => (subject, kind, reason, message, at),
+        };
+        let key = (s.uid.clone(), s.field_path.clone(), kind.to_string(), reason.clone(), message.clone());
         let events = format!("/api/v1/namespaces/{}/events", q(&s.namespace));
-        let now = now_rfc3339();
-        if let Some((name, count)) = existing {
-            let patch = json!({"count": count, "lastTimestamp": now});
-            match self.client.merge_patch(&format!("{events}/{}", q(&name)), &patch).await {
-                Ok(_) => return,
+        if let Some((name, count)) = seen.get_mut(&key) {
+            *count += 1;
+            let patch = json!({"count": *count, "lastTimestamp": now});
+            match client.merge_patch(&format!("{events}/{}", q(name)), &patch).await {
+                Ok(_) => continue,
                 Err(e) => tracing::debug!(error = %e, "updating an event; creating a new one"),
             }
         }
@@ -78,20 +103,15 @@ impl Recorder {
             "metadata": {"name": name, "namespace": s.namespace},
             "involvedObject": involved,
             "reason": reason, "message": message, "type": kind,
-            "source": {"component": "kubelet", "host": self.node},
+            "source": {"component": "kubelet", "host": node},
             "firstTimestamp": now, "lastTimestamp": now, "count": 1,
-            "reportingComponent": "kubelet", "reportingInstance": self.node,
+            "reportingComponent": "kubelet", "reportingInstance": node,
         });
-        match self.client.create(&events, &event).await {
+        match client.create(&events, &event).await {
             Ok(_) => {
-                self.seen.lock().unwrap_or_else(|e| e.into_inner()).insert(key, (name, 1));
+                seen.insert(key, (name, 1));
             }
             Err(e) => tracing::debug!(error = %e, reason, "recording an event"),
         }
-    }
-
-    /// Forgets the pod's events (it is gone).
-    pub fn forget(&self, uid: &str) {
-        self.seen.lock().unwrap_or_else(|e| e.into_inner()).retain(|k, _| k.0 != uid);
     }
 }

@@ -12,6 +12,7 @@ pub mod events;
 pub mod images;
 pub mod layout;
 pub mod node;
+pub mod pause;
 pub mod pods;
 pub mod sandbox;
 pub mod server;
@@ -68,8 +69,13 @@ fn net_config(cfg: &Config, layout: &layout::Layout) -> skiff_net::NetConfig {
 pub async fn reset(cfg: &Config) -> Result<(), AgentError> {
     let layout = layout::Layout::new(&cfg.dir);
     let network = Arc::new(skiff_net::Network::setup(net_config(cfg, &layout)).await?);
-    let sandboxes =
-        sandbox::Sandboxes::new(layout.clone(), network.clone(), std::net::Ipv4Addr::LOCALHOST, String::new());
+    let sandboxes = sandbox::Sandboxes::new(
+        layout.clone(),
+        network.clone(),
+        std::net::Ipv4Addr::LOCALHOST,
+        String::new(),
+        cfg.shim_exe.clone(),
+    );
     if let Ok(rd) = std::fs::read_dir(layout.pods()) {
         for e in rd.flatten() {
             let uid = e.file_name().to_string_lossy().into_owned();
@@ -112,7 +118,7 @@ pub async fn run(client: Client, cfg: Config) -> Result<(), AgentError> {
         node_ip,
         machine,
         layout: layout.clone(),
-        sandboxes: sandbox::Sandboxes::new(layout, network, node_ip, cfg.node_name.clone()),
+        sandboxes: sandbox::Sandboxes::new(layout, network, node_ip, cfg.node_name.clone(), cfg.shim_exe.clone()),
         images: images::Images::new(images),
         recorder: events::Recorder::new(client.clone(), cfg.node_name.clone()),
         shim_exe: cfg.shim_exe.clone(),

@@ -56,6 +56,8 @@ pub struct Sandbox {
     pub etc_hostname: PathBuf,
     pub resolv_conf: PathBuf,
     pub shm: Option<PathBuf>,
+    /// The pod's shared pid namespace (`shareProcessNamespace`), held by a `skiff pause` process.
+    pub pid: Option<PathBuf>,
 }
 
 pub struct Sandboxes {
@@ -63,6 +65,27 @@ pub struct Sandboxes {
     network: Arc<skiff_net::Network>,
     node_ip: Ipv4Addr,
     node_name: String,
+    /// The `skiff` executable (`skiff pause`).
+    exe: PathBuf,
+}
+
+/// The `skiff pause` process of a pod, as recorded in `ns/pause.json`.
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
+struct Pause {
+    pid: i32,
+    /// Field 22 of /proc/PID/stat: guards against a reused pid.
+    start_time: u64,
+}
+
+fn start_time(pid: i32) -> Option<u64> {
+    let s = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    s[s.rfind(')')? + 1..].split_whitespace().nth(19)?.parse().ok()
+}
+
+impl Pause {
+    fn alive(&self) -> bool {
+        start_time(self.pid) == Some(self.start_time)
+    }
 }
 
 fn host_network(pod: &Pod) -> bool {
@@ -91,8 +114,72 @@ pub fn pod_hostname(pod: &Pod) -> (String, Option<String>) {
 }
 
 impl Sandboxes {
-    pub fn new(layout: Layout, network: Arc<skiff_net::Network>, node_ip: Ipv4Addr, node_name: String) -> Self {
-        Sandboxes { layout, network, node_ip, node_name }
+    pub fn new(
+        layout: Layout,
+        network: Arc<skiff_net::Network>,
+        node_ip: Ipv4Addr,
+        node_name: String,
+        exe: PathBuf,
+    ) -> Self {
+        Sandboxes { layout, network, node_ip, node_name, exe }
+    }
+
+    /// The pod's pid namespace holder: the recorded one if it still runs, else a new `skiff pause`.
+    async fn ensure_pause(&self, uid: &str) -> Result<PathBuf, SandboxError> {
+        let record = self.layout.ns(uid, "pause.json");
+        if let Some(p) = fs::read(&record).ok().and_then(|b| serde_json::from_slice::<Pause>(&b).ok()) {
+            if p.alive() {
+                return Ok(PathBuf::from(format!("/proc/{}/ns/pid", p.pid)));
+            }
+        }
+        let exe = self.exe.clone();
+        let pid = tokio::task::spawn_blocking(move || -> Result<i32, SandboxError> {
+            use std::io::BufRead;
+            use std::os::unix::process::CommandExt;
+            let mut cmd = std::process::Command::new(&exe);
+            cmd.arg("pause").stdin(std::process::Stdio::null()).stdout(std::process::Stdio::piped());
+            // SAFETY: setsid is async-signal-safe; its own session keeps it out of the agent's signals
+            unsafe {
+                cmd.pre_exec(|| {
+                    libc::setsid();
+                    Ok(())
+                });
+            }
+            let mut child = cmd.spawn().map_err(io("spawn", &exe))?;
+            let mut line = String::new();
+            if let Some(out) = child.stdout.take() {
+                let _ = std::io::BufReader::new(out).read_line(&mut line);
+            }
+            let _ = child.wait();
+            line.trim().parse::<i32>().map_err(|_| SandboxError::Sys {
+                op: format!("skiff pause printed {line:?}, not a pid"),
+                errno: nix::errno::Errno::EIO,
+            })
+        })
+        .await
+        .map_err(|e| SandboxError::Sys { op: format!("pause thread: {e}"), errno: nix::errno::Errno::EIO })??;
+        let p = Pause { pid, start_time: start_time(pid).unwrap_or(0) };
+        if let Some(dir) = record.parent() {
+            fs::create_dir_all(dir).map_err(io("mkdir", dir))?;
+        }
+        let json = serde_json::to_vec(&p)
+            .map_err(|e| SandboxError::Sys { op: e.to_string(), errno: nix::errno::Errno::EIO })?;
+        write_file(&record, &String::from_utf8_lossy(&json))?;
+        Ok(PathBuf::from(format!("/proc/{pid}/ns/pid")))
+    }
+
+    fn remove_pause(&self, uid: &str) -> Result<(), SandboxError> {
+        let record = self.layout.ns(uid, "pause.json");
+        if let Some(p) = fs::read(&record).ok().and_then(|b| serde_json::from_slice::<Pause>(&b).ok()) {
+            if p.alive() {
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(p.pid), nix::sys::signal::Signal::SIGKILL);
+            }
+        }
+        match fs::remove_file(&record) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io("remove", &record)(e)),
+        }
     }
 
     pub fn network(&self) -> &skiff_net::Network {
@@ -131,7 +218,10 @@ impl Sandboxes {
         let resolv_conf = self.layout.etc(&uid, "resolv.conf");
         write_file(&resolv_conf, &resolv_file(pod))?;
         let shm = if host_ipc(pod) { None } else { Some(self.ensure_shm(&uid)?) };
-        Ok(Sandbox { ip, netns, uts, ipc, hostname: uts_name, etc_hosts, etc_hostname, resolv_conf, shm })
+        let share =
+            pod.spec.as_ref().is_some_and(|s| s.share_process_namespace == Some(true) && s.host_pid != Some(true));
+        let pid = if share { Some(self.ensure_pause(&uid).await?) } else { None };
+        Ok(Sandbox { ip, netns, uts, ipc, hostname: uts_name, etc_hosts, etc_hostname, resolv_conf, shm, pid })
     }
 
     fn ensure_shm(&self, uid: &str) -> Result<PathBuf, SandboxError> {
@@ -153,6 +243,7 @@ impl Sandboxes {
         for kind in ["uts", "ipc"] {
             unmount_and_remove(&self.layout.ns(uid, kind))?;
         }
+        self.remove_pause(uid)?;
         let shm = self.layout.shm(uid);
         if is_fs(&shm, TMPFS_MAGIC) {
             umount2(&shm, MntFlags::MNT_DETACH)

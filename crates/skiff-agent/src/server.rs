@@ -18,7 +18,7 @@ use hyper::body::{Frame, Incoming};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::json;
-use skiff_shim::log::{render, ReadOptions, Stream};
+use skiff_shim::log::{render, render_from, ReadOptions, Stream};
 
 use crate::pods::{self, Ctx};
 
@@ -190,7 +190,7 @@ async fn container_logs(
     let mut first = Vec::new();
     let rendered = match render(&run.log, 0, &opts, &mut first) {
         Ok(r) => r,
-        Err(e) if e.is_not_found() => skiff_shim::log::Rendered { offset: 0, bytes: 0, limit_reached: false },
+        Err(e) if e.is_not_found() => skiff_shim::log::Rendered::default(),
         Err(e) => return status(500, "InternalError", &format!("reading the log: {e}")),
     };
     let follow = flag(q, "follow") && !flag(q, "previous") && !rendered.limit_reached;
@@ -199,7 +199,7 @@ async fn container_logs(
     } else {
         let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(16);
         let mut run = run.clone();
-        let (mut offset, mut sent) = (rendered.offset, rendered.bytes);
+        let (mut cursor, mut sent) = (rendered.cursor(), rendered.bytes);
         let limit = opts.limit_bytes;
         let opts = ReadOptions { tail: None, since: None, ..opts };
         tokio::spawn(async move {
@@ -211,9 +211,10 @@ async fn container_logs(
                 let exited = run.exit.is_some();
                 let mut chunk = Vec::new();
                 let o = ReadOptions { limit_bytes: limit.map(|l| l.saturating_sub(sent)), ..opts.clone() };
-                match render(&run.log, offset, &o, &mut chunk) {
+                // the cursor names the file too: it follows the log across the shim's rotations
+                match render_from(&run.log, cursor, &o, &mut chunk) {
                     Ok(r) => {
-                        offset = r.offset;
+                        cursor = r.cursor();
                         sent += r.bytes;
                         if !chunk.is_empty() && tx.send(Bytes::from(chunk)).await.is_err() {
                             return;

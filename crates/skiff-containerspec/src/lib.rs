@@ -20,7 +20,6 @@ pub mod env;
 pub mod expand;
 pub mod hostname;
 pub mod mounts;
-pub mod quantity;
 pub mod resources;
 
 mod layers;

@@ -4,8 +4,8 @@
 
 use k8s_openapi::api::core::v1::{Container, Pod};
 use serde_json::{json, Map, Value};
+use skiff_api::validation::{parse_quantity, Quantity};
 
-use crate::quantity::Quantity;
 use crate::SpecError;
 
 const MIN_SHARES: i64 = 2;
@@ -33,7 +33,8 @@ fn quantity(c: &Container, limits: bool, name: &str) -> Result<Quantity, SpecErr
     let list = if limits { r.and_then(|r| r.limits.as_ref()) } else { r.and_then(|r| r.requests.as_ref()) };
     match list.and_then(|l| l.get(name)) {
         None => Ok(Quantity::default()),
-        Some(q) => Quantity::parse(&q.0).map_err(|e| SpecError::Config(format!("container {}: {e}", c.name))),
+        Some(q) => parse_quantity(&q.0)
+            .map_err(|e| SpecError::Config(format!("container {}: quantity {:?}: {e}", c.name, q.0))),
     }
 }
 
@@ -50,18 +51,19 @@ pub fn qos_class(pod: &Pod) -> Result<QosClass, SpecError> {
     let spec = pod.spec.as_ref();
     let containers = spec.map(|s| s.containers.iter()).into_iter().flatten();
     let init = spec.and_then(|s| s.init_containers.as_ref()).into_iter().flatten();
-    let (mut requests, mut limits) = ([None::<Quantity>; 2], [None::<Quantity>; 2]);
+    let (mut requests, mut limits): ([Option<Quantity>; 2], [Option<Quantity>; 2]) = Default::default();
+    let zero = Quantity::default();
     let mut guaranteed = true;
     for c in containers.chain(init) {
         let mut both_limited = true;
         for (i, name) in ["cpu", "memory"].into_iter().enumerate() {
             let req = quantity(c, false, name)?;
-            if req.cmp_zero().is_gt() {
-                requests[i] = Some(requests[i].unwrap_or_default() + req);
+            if req.cmp_value(&zero).is_gt() {
+                requests[i] = Some(requests[i].take().unwrap_or_default() + req);
             }
             let lim = quantity(c, true, name)?;
-            if lim.cmp_zero().is_gt() {
-                limits[i] = Some(limits[i].unwrap_or_default() + lim);
+            if lim.cmp_value(&zero).is_gt() {
+                limits[i] = Some(limits[i].take().unwrap_or_default() + lim);
             } else {
                 both_limited = false;
             }
@@ -71,7 +73,7 @@ pub fn qos_class(pod: &Pod) -> Result<QosClass, SpecError> {
     if requests.iter().chain(&limits).all(Option::is_none) {
         return Ok(QosClass::BestEffort);
     }
-    let matching = (0..2).all(|i| match (requests[i], limits[i]) {
+    let matching = (0..2).all(|i| match (&requests[i], &limits[i]) {
         (Some(r), Some(l)) => r == l,
         (Some(_), None) => false,
         (None, l) => l.is_none(),
@@ -85,7 +87,7 @@ pub(crate) fn linux_resources(c: &Container) -> Result<Value, SpecError> {
     let cpu_limit = quantity(c, true, "cpu")?;
     let memory_limit = quantity(c, true, "memory")?.value();
     // a limit without a request counts as the request, as the API server defaults it
-    let shares_from = if cpu_request.is_zero() && !cpu_limit.is_zero() { cpu_limit } else { cpu_request };
+    let shares_from = if cpu_request.is_zero() && !cpu_limit.is_zero() { &cpu_limit } else { &cpu_request };
     let mut cpu = Map::new();
     cpu.insert("shares".into(), json!(milli_cpu_to_shares(shares_from.milli_value())));
     let quota = milli_cpu_to_quota(cpu_limit.milli_value());

@@ -2,70 +2,78 @@
 //! privileged), `no_new_privs`, and the kubelet's masked and read-only `/proc` and `/sys` paths.
 
 use k8s_openapi::api::core::v1::Container;
+use oci_spec::runtime::Capability;
 
 /// containerd's (and Docker's) default capabilities.
-pub const DEFAULT_CAPS: [&str; 14] = [
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_FSETID",
-    "CAP_FOWNER",
-    "CAP_MKNOD",
-    "CAP_NET_RAW",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETFCAP",
-    "CAP_SETPCAP",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_SYS_CHROOT",
-    "CAP_KILL",
-    "CAP_AUDIT_WRITE",
-];
+pub const DEFAULT_CAPS: [Capability; 14] = {
+    use Capability::*;
+    [
+        Chown,
+        DacOverride,
+        Fsetid,
+        Fowner,
+        Mknod,
+        NetRaw,
+        Setgid,
+        Setuid,
+        Setfcap,
+        Setpcap,
+        NetBindService,
+        SysChroot,
+        Kill,
+        AuditWrite,
+    ]
+};
 
-/// Every capability Linux defines (through 5.9's `CAP_CHECKPOINT_RESTORE`), in number order. containerd uses the
-/// capabilities of its own process for "all"; skiff-runtime drops those the running kernel does not know.
-pub const ALL_CAPS: [&str; 41] = [
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_DAC_READ_SEARCH",
-    "CAP_FOWNER",
-    "CAP_FSETID",
-    "CAP_KILL",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETPCAP",
-    "CAP_LINUX_IMMUTABLE",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_NET_BROADCAST",
-    "CAP_NET_ADMIN",
-    "CAP_NET_RAW",
-    "CAP_IPC_LOCK",
-    "CAP_IPC_OWNER",
-    "CAP_SYS_MODULE",
-    "CAP_SYS_RAWIO",
-    "CAP_SYS_CHROOT",
-    "CAP_SYS_PTRACE",
-    "CAP_SYS_PACCT",
-    "CAP_SYS_ADMIN",
-    "CAP_SYS_BOOT",
-    "CAP_SYS_NICE",
-    "CAP_SYS_RESOURCE",
-    "CAP_SYS_TIME",
-    "CAP_SYS_TTY_CONFIG",
-    "CAP_MKNOD",
-    "CAP_LEASE",
-    "CAP_AUDIT_WRITE",
-    "CAP_AUDIT_CONTROL",
-    "CAP_SETFCAP",
-    "CAP_MAC_OVERRIDE",
-    "CAP_MAC_ADMIN",
-    "CAP_SYSLOG",
-    "CAP_WAKE_ALARM",
-    "CAP_BLOCK_SUSPEND",
-    "CAP_AUDIT_READ",
-    "CAP_PERFMON",
-    "CAP_BPF",
-    "CAP_CHECKPOINT_RESTORE",
-];
+/// Every capability Linux defines (through 5.9's `CAP_CHECKPOINT_RESTORE`), in number order: every variant of
+/// oci-spec's `Capability`, whose names and parsing are the only ones skiff has. containerd uses the capabilities
+/// of its own process for "all"; skiff-runtime drops those the running kernel does not know.
+pub const ALL_CAPS: [Capability; 41] = {
+    use Capability::*;
+    [
+        Chown,
+        DacOverride,
+        DacReadSearch,
+        Fowner,
+        Fsetid,
+        Kill,
+        Setgid,
+        Setuid,
+        Setpcap,
+        LinuxImmutable,
+        NetBindService,
+        NetBroadcast,
+        NetAdmin,
+        NetRaw,
+        IpcLock,
+        IpcOwner,
+        SysModule,
+        SysRawio,
+        SysChroot,
+        SysPtrace,
+        SysPacct,
+        SysAdmin,
+        SysBoot,
+        SysNice,
+        SysResource,
+        SysTime,
+        SysTtyConfig,
+        Mknod,
+        Lease,
+        AuditWrite,
+        AuditControl,
+        Setfcap,
+        MacOverride,
+        MacAdmin,
+        Syslog,
+        WakeAlarm,
+        BlockSuspend,
+        AuditRead,
+        Perfmon,
+        Bpf,
+        CheckpointRestore,
+    ]
+};
 
 /// The kubelet's default masked paths (`pkg/securitycontext`), kept in sync with moby.
 pub const MASKED_PATHS: [&str; 11] = [
@@ -90,7 +98,7 @@ pub const READONLY_PATHS: [&str; 5] = ["/proc/bus", "/proc/fs", "/proc/irq", "/p
 pub(crate) struct Privileges {
     pub(crate) privileged: bool,
     /// bounding = effective = permitted; inheritable and ambient stay empty (containerd clears them)
-    pub(crate) capabilities: Vec<String>,
+    pub(crate) capabilities: Vec<Capability>,
     pub(crate) no_new_privileges: bool,
     pub(crate) read_only_rootfs: bool,
     pub(crate) masked_paths: Vec<String>,
@@ -108,7 +116,7 @@ impl Privileges {
             (MASKED_PATHS.map(String::from).to_vec(), READONLY_PATHS.map(String::from).to_vec())
         };
         let capabilities = if privileged {
-            ALL_CAPS.map(String::from).to_vec()
+            ALL_CAPS.to_vec()
         } else {
             let caps = sc.and_then(|s| s.capabilities.as_ref());
             capabilities(
@@ -135,9 +143,9 @@ impl Privileges {
 /// Names are matched case-insensitively with or without `CAP_` (containerd always prepends `CAP_`, so upstream a
 /// `CAP_`-prefixed name silently matches nothing); names Linux does not define are ignored with a warning, as
 /// runc does.
-fn capabilities(add: &[String], drop: &[String]) -> Vec<String> {
+fn capabilities(add: &[String], drop: &[String]) -> Vec<Capability> {
     let is_all = |c: &String| c.eq_ignore_ascii_case("ALL");
-    let mut set: Vec<&str> = DEFAULT_CAPS.to_vec();
+    let mut set = DEFAULT_CAPS.to_vec();
     if add.iter().any(is_all) {
         set = ALL_CAPS.to_vec();
     }
@@ -151,15 +159,15 @@ fn capabilities(add: &[String], drop: &[String]) -> Vec<String> {
             }
         }
     }
-    let dropped: Vec<&str> = drop.iter().filter(|c| !is_all(c)).filter_map(|c| known(c)).collect();
+    let dropped: Vec<Capability> = drop.iter().filter(|c| !is_all(c)).filter_map(|c| known(c)).collect();
     set.retain(|c| !dropped.contains(c));
-    set.into_iter().map(String::from).collect()
+    set
 }
 
-fn known(name: &str) -> Option<&'static str> {
+fn known(name: &str) -> Option<Capability> {
     let upper = name.to_ascii_uppercase();
-    let full = if upper.starts_with("CAP_") { upper } else { format!("CAP_{upper}") };
-    let found = ALL_CAPS.iter().copied().find(|c| *c == full);
+    // oci-spec parses the name without its prefix (`SYS_ADMIN`)
+    let found = upper.strip_prefix("CAP_").unwrap_or(&upper).parse().ok();
     if found.is_none() {
         tracing::warn!(capability = name, "unknown capability ignored");
     }
@@ -191,12 +199,12 @@ mod tests {
     #[test]
     fn add_and_drop() {
         let caps = capabilities(&s(&["NET_ADMIN", "sys_time", "CAP_SYS_PTRACE", "CHOWN"]), &s(&["KILL", "cap_mknod"]));
-        let mut want: Vec<&str> =
-            DEFAULT_CAPS.iter().copied().filter(|c| *c != "CAP_KILL" && *c != "CAP_MKNOD").collect();
-        want.extend(["CAP_NET_ADMIN", "CAP_SYS_TIME", "CAP_SYS_PTRACE"]);
+        let mut want: Vec<Capability> =
+            DEFAULT_CAPS.iter().copied().filter(|c| *c != Capability::Kill && *c != Capability::Mknod).collect();
+        want.extend([Capability::NetAdmin, Capability::SysTime, Capability::SysPtrace]);
         assert_eq!(caps, want);
         // dropping wins over adding the same capability
-        assert_eq!(capabilities(&s(&["NET_ADMIN"]), &s(&["ALL", "NET_ADMIN"])), Vec::<String>::new());
+        assert_eq!(capabilities(&s(&["NET_ADMIN"]), &s(&["ALL", "NET_ADMIN"])), vec![]);
     }
 
     #[test]
@@ -204,11 +212,26 @@ mod tests {
         assert_eq!(capabilities(&s(&["ALL"]), &[]), ALL_CAPS);
         let caps = capabilities(&s(&["all"]), &s(&["CHOWN"]));
         assert_eq!(caps.len(), ALL_CAPS.len() - 1);
-        assert!(!caps.contains(&"CAP_CHOWN".to_string()));
-        assert_eq!(capabilities(&s(&["NET_BIND_SERVICE"]), &s(&["ALL"])), ["CAP_NET_BIND_SERVICE"]);
-        assert_eq!(capabilities(&[], &s(&["ALL"])), Vec::<String>::new());
-        // unknown names are ignored
-        assert_eq!(capabilities(&s(&["NOT_A_CAP"]), &[]), DEFAULT_CAPS);
+        assert!(!caps.contains(&Capability::Chown));
+        assert_eq!(capabilities(&s(&["NET_BIND_SERVICE"]), &s(&["ALL"])), [Capability::NetBindService]);
+        assert_eq!(capabilities(&[], &s(&["ALL"])), vec![]);
+        // unknown names are ignored, and so is a doubled prefix (containerd would prepend a third)
+        assert_eq!(capabilities(&s(&["NOT_A_CAP", "CAP_CAP_KILL"]), &[]), DEFAULT_CAPS);
+    }
+
+    #[test]
+    fn every_capability_is_listed_once_and_names_round_trip() {
+        for (i, cap) in ALL_CAPS.iter().enumerate() {
+            assert!(!ALL_CAPS[..i].contains(cap), "{cap} listed twice");
+            // the spec's JSON name (serde) and the name add/drop match (strum) agree
+            let json = serde_json::to_value(cap).unwrap();
+            assert_eq!(json, format!("CAP_{cap}"));
+            assert_eq!(known(&cap.to_string().to_ascii_lowercase()), Some(*cap));
+            assert_eq!(known(json.as_str().unwrap()), Some(*cap));
+        }
+        for cap in ["CAP_BPF", "CAP_PERFMON", "CAP_CHECKPOINT_RESTORE"] {
+            assert!(known(cap).is_some_and(|c| ALL_CAPS.contains(&c)), "{cap}");
+        }
     }
 
     #[test]

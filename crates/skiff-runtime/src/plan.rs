@@ -6,9 +6,9 @@
 //!
 //! Supported: process args/env/cwd/user/umask/rlimits/capabilities/no_new_privs/oom_score_adj; hostname;
 //! mounts (any type, `bind`/`rbind`, flags and propagation options, read-only bind remounts); `/dev` as a tmpfs
-//! with the default device nodes plus `linux.devices`; namespaces (new, or joined by path for net/ipc/uts);
+//! with the default device nodes plus `linux.devices`; namespaces (new, or joined by path for net/ipc/uts/pid);
 //! masked and read-only paths; `linux.sysctl`; a read-only root.
-//! Not supported (a clear [`RuntimeError::InvalidSpec`]): a terminal, user and time namespaces, joining a pid or
+//! Not supported (a clear [`RuntimeError::InvalidSpec`]): a terminal, user and time namespaces, joining a
 //! mount namespace, `cgroup` mounts. Ignored with a warning: seccomp, AppArmor, SELinux labels, hooks.
 
 use std::ffi::CString;
@@ -77,6 +77,8 @@ pub(crate) struct Plan {
     pub clone_flags: CloneFlags,
     /// namespaces to join: (fd, CLONE_NEW* type, what)
     pub setns: Vec<(RawFd, libc::c_int, &'static str)>,
+    /// a pid namespace to start the container in (the pod's shared one): joined by the caller before the clone
+    pub join_pid: Option<OwnedFd>,
     pub unshare_cgroupns: bool,
     pub cgroup_procs: Vec<CString>,
     pub root: CString,
@@ -247,6 +249,7 @@ pub(crate) fn build(
     let mut ns_files = vec![];
     let mut unshare_cgroupns = false;
     let mut new_mount = false;
+    let mut join_pid: Option<OwnedFd> = None;
     for ns in linux.and_then(|l| l.namespaces().as_ref()).into_iter().flatten() {
         let (flag, name) = match ns.typ() {
             LinuxNamespaceType::Mount => (CloneFlags::CLONE_NEWNS, "mnt"),
@@ -270,6 +273,14 @@ pub(crate) fn build(
                 let fd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
                 setns.push((fd.as_raw_fd(), flag.bits(), name));
                 ns_files.push(fd);
+            }
+            Some(p) if name == "pid" => {
+                // joined by the caller itself before the clone (see `spawn`): a pid namespace is entered by
+                // a process's children, never by the process
+                let fd = open(p, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
+                    .map_err(RuntimeError::sys(format!("open pid namespace {}", p.display())))?;
+                // SAFETY: open returned a fresh fd that nothing else owns
+                join_pid = Some(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) });
             }
             Some(p) => {
                 return Err(RuntimeError::InvalidSpec(format!(
@@ -384,6 +395,7 @@ pub(crate) fn build(
     Ok(Plan {
         clone_flags,
         setns,
+        join_pid,
         unshare_cgroupns,
         cgroup_procs: cgroup_procs.iter().map(|p| cstr(p.as_os_str().as_bytes())).collect::<Result<_>>()?,
         root: cstr(root.as_os_str().as_bytes())?,

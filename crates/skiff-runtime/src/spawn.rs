@@ -4,6 +4,7 @@ use std::io::Read;
 use std::os::fd::AsRawFd;
 
 use nix::fcntl::OFlag;
+use nix::sched::CloneFlags;
 use nix::sys::wait::waitpid;
 use nix::unistd::{pipe2, Pid};
 
@@ -27,6 +28,11 @@ pub(crate) fn spawn(plan: &Plan) -> Result<i32> {
             libc::_exit(127)
         }
     });
+    if let Some(fd) = &plan.join_pid {
+        // pid_for_children of this (single-threaded, one-container) process: the clone below lands in that
+        // namespace and stays our child, so we can still wait for it
+        nix::sched::setns(fd, CloneFlags::CLONE_NEWPID).map_err(RuntimeError::sys("setns(pid namespace)"))?;
+    }
     // SAFETY: the callback only makes syscalls (no allocation, no locks); see the crate docs on threads
     let pid = unsafe { nix::sched::clone(cb, &mut stack, plan.clone_flags, Some(libc::SIGCHLD)) }
         .map_err(RuntimeError::sys(format!("clone({:?})", plan.clone_flags)))?;

@@ -5,7 +5,8 @@
 //! [`spawn`], which starts the shim in its own session and returns the one line it reports ([`StartReport`]).
 //! The shim ([`main`], in `process.rs`) starts the container with `skiff_runtime::create_and_start` (which clones
 //! the calling process — hence single-threaded), writes `DIR/started.json`, copies the container's stdout and
-//! stderr into a CRI-format log file ([`log`]), and when the init exits reaps it and writes `DIR/exit.json`
+//! stderr into a CRI-format log file ([`log`]; rotated by size and compressed as the kubelet does, by the limits
+//! of the config), and when the init exits reaps it and writes `DIR/exit.json`
 //! ([`ExitRecord`]). It never destroys the container: the agent reads the exit record and the logs, then calls
 //! `skiff_runtime::destroy_by_id`.
 //!

@@ -33,7 +33,7 @@ const DRAIN_LIMIT: usize = 4 * 1024 * 1024;
 pub fn main(bundle: &Path) -> i32 {
     let _span = tracing::info_span!("shim", bundle = %bundle.display()).entered();
     survive_signals();
-    let (container, started_at, pipes, writer) = match start(bundle) {
+    let (container, started_at, pipes, mut writer) = match start(bundle) {
         Ok(s) => s,
         Err(e) => {
             tracing::warn!(error = %e, "container did not start");
@@ -44,11 +44,19 @@ pub fn main(bundle: &Path) -> i32 {
     report(&StartReport::Started { pid: container.pid, started_at: started_at.clone() });
     detach_stdout();
     let _span = tracing::info_span!("container", id = %container.id, pid = container.pid).entered();
-    match supervise(&container, pipes, writer) {
+    match supervise(&container, pipes, &mut writer) {
         Ok(()) => {}
         Err(e) => tracing::warn!(error = %e, "watching the container failed; waiting for its exit"),
     }
-    let status = match skiff_runtime::wait(&container) {
+    let code = record_exit(bundle, &container, started_at);
+    // after the exit record, so as not to delay it: nothing else writes the log now
+    writer.finish_compression();
+    code
+}
+
+/// Reaps the init and writes `exit.json`; returns the shim's exit code.
+fn record_exit(bundle: &Path, container: &Container, started_at: String) -> i32 {
+    let status = match skiff_runtime::wait(container) {
         Ok(s) => s,
         Err(e) => {
             tracing::error!(error = %e, "wait for the container's init");
@@ -77,7 +85,7 @@ type Pipes = Vec<(Stream, OwnedFd)>;
 /// container is left (the runtime cleans up a failed start; we destroy one we cannot record).
 fn start(bundle: &Path) -> Result<(Container, String, Pipes, Writer), ShimError> {
     let cfg = records::read_config(bundle)?;
-    let writer = Writer::open(&cfg.log_path)?;
+    let writer = Writer::open(&cfg.log_path)?.rotate_at(cfg.log_rotation());
     let (out_r, out_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(ShimError::sys("pipe2"))?;
     let (err_r, err_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(ShimError::sys("pipe2"))?;
     let mut container = cfg.container;
@@ -105,7 +113,7 @@ fn start(bundle: &Path) -> Result<(Container, String, Pipes, Writer), ShimError>
 }
 
 /// Copies output into the log until the init exits, then drains what the pipes hold.
-fn supervise(c: &Container, mut pipes: Pipes, mut writer: Writer) -> Result<(), ShimError> {
+fn supervise(c: &Container, mut pipes: Pipes, writer: &mut Writer) -> Result<(), ShimError> {
     let pidfd = pidfd_open(c.pid);
     if let Err(e) = &pidfd {
         tracing::warn!(error = %e, "pidfd_open: falling back to polling for the exit");
@@ -117,7 +125,14 @@ fn supervise(c: &Container, mut pipes: Pipes, mut writer: Writer) -> Result<(), 
             if let Some(p) = &pidfd {
                 fds.push(PollFd::new(p.as_fd(), PollFlags::POLLIN));
             }
-            let timeout = if pidfd.is_some() { PollTimeout::NONE } else { PollTimeout::from(100u16) };
+            // rotated logs to compress: only look at what is ready, then do a step of that
+            let timeout = if writer.compressing() {
+                PollTimeout::ZERO
+            } else if pidfd.is_some() {
+                PollTimeout::NONE
+            } else {
+                PollTimeout::from(100u16)
+            };
             match poll(&mut fds, timeout) {
                 Ok(_) => {}
                 Err(Errno::EINTR) => continue,
@@ -133,20 +148,21 @@ fn supervise(c: &Container, mut pipes: Pipes, mut writer: Writer) -> Result<(), 
         let mut closed = vec![];
         for (i, (stream, fd)) in pipes.iter().enumerate() {
             let budget = if exited { DRAIN_LIMIT / CHUNK } else { READS_PER_WAKEUP };
-            if (ready[i] || exited) && copy(fd, *stream, &mut writer, budget) == Copied::Eof {
+            if (ready[i] || exited) && copy(fd, *stream, writer, budget) == Copied::Eof {
                 closed.push(i);
             }
         }
         for i in closed.into_iter().rev() {
             let (stream, _) = pipes.remove(i);
-            finish(&mut writer, stream);
+            finish(writer, stream);
         }
         if exited {
             for (stream, _) in &pipes {
-                finish(&mut writer, *stream);
+                finish(writer, *stream);
             }
             return Ok(());
         }
+        writer.compress_step();
     }
 }
 

@@ -28,6 +28,35 @@ pub struct ShimConfig {
     pub container: skiff_runtime::ContainerConfig,
     /// The CRI-format log file, created if absent (mode 0640) and appended to.
     pub log_path: PathBuf,
+    /// The kubelet's `containerLogMaxSize`, in bytes: a write that would take `log_path` past it goes to a new
+    /// file, the old one being renamed `<log_path>.<YYYYMMDD-hhmmss>` (UTC). 0 never rotates. Absent (a config
+    /// written before rotation existed): 10 MiB.
+    #[serde(default = "default_log_max_size")]
+    pub log_max_size: u64,
+    /// The kubelet's `containerLogMaxFiles`: the current file and the rotated ones kept (older ones removed,
+    /// all but the newest rotated one gzip-compressed). Below 2 counts as 2. Absent: 5.
+    #[serde(default = "default_log_max_files")]
+    pub log_max_files: usize,
+}
+
+fn default_log_max_size() -> u64 {
+    crate::log::DEFAULT_MAX_SIZE
+}
+
+fn default_log_max_files() -> usize {
+    crate::log::DEFAULT_MAX_FILES
+}
+
+impl ShimConfig {
+    /// A config with the kubelet's default log rotation.
+    pub fn new(container: skiff_runtime::ContainerConfig, log_path: PathBuf) -> ShimConfig {
+        ShimConfig { container, log_path, log_max_size: default_log_max_size(), log_max_files: default_log_max_files() }
+    }
+
+    /// How the shim rotates `log_path`.
+    pub fn log_rotation(&self) -> crate::log::Rotation {
+        crate::log::Rotation { max_size: self.log_max_size, max_files: self.log_max_files }
+    }
 }
 
 /// The one JSON line the shim prints on its stdout once the container runs or failed to start.
@@ -131,6 +160,33 @@ mod tests {
         std::fs::write(dir.path().join(STARTED_FILE), "{").unwrap();
         let err = read_started(dir.path()).unwrap_err().to_string();
         assert!(err.contains("started.json"), "{err}");
+    }
+
+    #[test]
+    fn configs_without_rotation_fields_get_the_kubelets_defaults() {
+        let container = skiff_runtime::ContainerConfig {
+            id: "c1".into(),
+            spec: oci_spec::runtime::Spec::default(),
+            rootfs: skiff_runtime::RootfsSpec::Overlay {
+                lower: vec!["/l".into()],
+                upper: "/u".into(),
+                work: "/w".into(),
+                target: "/t".into(),
+                volatile: true,
+            },
+            state_dir: "/s".into(),
+            cgroup_parent: "p".into(),
+            stdio: skiff_runtime::Stdio::null(),
+        };
+        let cfg = ShimConfig::new(container, "/l/0.log".into());
+        let mut json = serde_json::to_value(&cfg).unwrap();
+        assert_eq!(json["log_max_size"], 10 * 1024 * 1024);
+        assert_eq!(json["log_max_files"], 5);
+        let obj = json.as_object_mut().unwrap();
+        obj.remove("log_max_size");
+        obj.remove("log_max_files");
+        let old: ShimConfig = serde_json::from_value(json).unwrap();
+        assert_eq!(old.log_rotation(), crate::log::Rotation { max_size: 10 << 20, max_files: 5 });
     }
 
     #[test]

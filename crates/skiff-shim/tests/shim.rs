@@ -6,7 +6,7 @@
 //! short-lived "agent" (`SKIFF_SHIM_TEST_SPAWNER=DIR`) that spawns a shim and is then killed, to show that the
 //! shim outlives it. `cargo test -p skiff-shim --test shim -- NAME` runs the tests whose name contains NAME.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -100,7 +100,7 @@ impl Fixture {
             cgroup_parent: CGROUP_PARENT.into(),
             stdio: skiff_runtime::Stdio::null(),
         };
-        skiff_shim::write_config(&f.bundle(), &ShimConfig { container, log_path: f.log_path() }).expect("config");
+        skiff_shim::write_config(&f.bundle(), &ShimConfig::new(container, f.log_path())).expect("config");
         f
     }
 
@@ -360,6 +360,53 @@ fn shim_exec_args(args: &[String]) -> Option<(PathBuf, Option<Duration>, Vec<Str
     Some((bundle?, timeout, rest[dash + 1..].to_vec()))
 }
 
+fn the_log_is_rotated_compressed_and_pruned() {
+    // four bursts of 40 lines (~1.8 KB of records each), a second apart (rotations are at most one per second)
+    let script = "for b in 1 2 3 4; do i=0; while [ $i -lt 40 ]; do echo $b-$i; i=$((i+1)); done; \
+                  [ $b = 4 ] || sleep 1; done";
+    let f = Fixture::new("rotate", &["sh", "-c", script]);
+    let mut cfg = skiff_shim::read_config(&f.bundle()).expect("read config");
+    (cfg.log_max_size, cfg.log_max_files) = (2000, 3);
+    skiff_shim::write_config(&f.bundle(), &cfg).expect("write config");
+    started(f.spawn());
+    assert_eq!(f.exit(20).code, 0);
+    // the shim compresses what is left after recording the exit: wait for the file set to settle
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let names = loop {
+        let mut names: Vec<String> = std::fs::read_dir(f.dir.path())
+            .expect("read dir")
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|n| n.starts_with("container.log"))
+            .collect();
+        names.sort();
+        if names.len() == 3 && names[1].ends_with(".gz") || Instant::now() > deadline {
+            break names;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    // the current file, one compressed rotated file, the newest rotated one plain; the first burst pruned
+    assert_eq!(names.len(), 3, "{names:?}");
+    assert!(names[1].ends_with(".gz") && !names[2].ends_with(".gz"), "{names:?}");
+    let mut lines = vec![];
+    for name in [&names[1], &names[2], &names[0]] {
+        let file = std::fs::File::open(f.dir.path().join(name)).expect("open");
+        let mut text = Vec::new();
+        let mut reader: Box<dyn std::io::Read> =
+            if name.ends_with(".gz") { Box::new(flate2::read::GzDecoder::new(file)) } else { Box::new(file) };
+        reader.read_to_end(&mut text).expect("read");
+        assert!(text.len() <= 2000, "{name}: {} bytes", text.len());
+        for l in text.split_inclusive(|&b| b == b'\n') {
+            let r = parse_line(l).unwrap_or_else(|| panic!("{name}: bad record {:?}", String::from_utf8_lossy(l)));
+            lines.push(String::from_utf8_lossy(r.content).into_owned());
+        }
+    }
+    // what is kept is the end of the output, in order: all of the last two bursts and the end of the second
+    // (rotations happen mid-burst, when the file is full), none of the first (its file was pruned)
+    let all: Vec<String> = (1..=4).flat_map(|b| (0..40).map(move |i| format!("{b}-{i}"))).collect();
+    assert!(lines.len() > 80 && lines.len() < 120, "{} lines kept: {lines:?}", lines.len());
+    assert_eq!(lines, all[all.len() - lines.len()..]);
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if let [_, shim, flag, bundle] = args.as_slice() {
@@ -373,8 +420,9 @@ fn main() {
     if let Ok(bundle) = std::env::var(SPAWNER_ENV) {
         std::process::exit(spawner_main(&bundle));
     }
-    let tests: [(&str, fn()); 7] = [
+    let tests: [(&str, fn()); 8] = [
         ("logs_started_and_exit_are_recorded", logs_started_and_exit_are_recorded),
+        ("the_log_is_rotated_compressed_and_pruned", the_log_is_rotated_compressed_and_pruned),
         ("exec_failure_is_reported", exec_failure_is_reported),
         ("a_killed_container_records_the_signal", a_killed_container_records_the_signal),
         ("the_shim_outlives_its_spawner_and_signals", the_shim_outlives_its_spawner_and_signals),

@@ -5,9 +5,10 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{Container, DownwardAPIVolumeFile, Pod, ResourceFieldSelector};
+use skiff_api::validation::parse_quantity;
 
 use crate::atomic_writer::{clean_path, FileProjection, Payload};
-use crate::{quantity, NodeInfo, VolumeError};
+use crate::{NodeInfo, VolumeError};
 
 /// The value of a pod field. Supports what kubelet supports for environment variables (a superset of what
 /// volumes may use): `metadata.name|namespace|uid|labels|annotations`, `metadata.labels['k']`,
@@ -85,7 +86,7 @@ pub fn resource_field_ref(
     let container: &Container = spec
         .and_then(|s| s.containers.iter().chain(s.init_containers.iter().flatten()).find(|c| c.name == name))
         .ok_or_else(|| VolumeError::ResourceFieldRef(format!("container {name} not found")))?;
-    let divisor = r.divisor.as_ref().and_then(quantity::parse).filter(|d| !d.is_zero());
+    let divisor = r.divisor.as_ref().and_then(|d| parse_quantity(&d.0).ok()).filter(|d| !d.is_zero());
     let resources = container.resources.as_ref();
     let (kind, resource) = r.resource.split_once('.').unwrap_or(("", r.resource.as_str()));
     let list = match kind {
@@ -93,7 +94,7 @@ pub fn resource_field_ref(
         "requests" => resources.and_then(|r| r.requests.as_ref()),
         _ => None,
     };
-    let declared = list.and_then(|l| l.get(resource)).and_then(quantity::parse).filter(|q| !q.is_zero());
+    let declared = list.and_then(|l| l.get(resource)).and_then(|q| parse_quantity(&q.0).ok()).filter(|q| !q.is_zero());
     let supported = matches!(resource, "cpu" | "memory" | "ephemeral-storage") || resource.starts_with("hugepages-");
     if !matches!(kind, "limits" | "requests") || !supported {
         return Err(VolumeError::ResourceFieldRef(format!("unsupported container resource : {}", r.resource)));

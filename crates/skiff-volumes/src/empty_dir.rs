@@ -9,8 +9,9 @@ use std::path::Path;
 
 use k8s_openapi::api::core::v1::{Container, Pod};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use skiff_api::validation::parse_quantity;
 
-use crate::{mount, ownership, quantity, NodeInfo, VolumeError};
+use crate::{mount, ownership, NodeInfo, VolumeError};
 
 const PERM: u32 = 0o777;
 
@@ -90,7 +91,7 @@ pub(crate) fn memory_size(pod: &Pod, size_limit: Option<&Quantity>, node: &NodeI
             size = limit;
         }
     }
-    if let Some(v) = size_limit.and_then(quantity::parse).map(|q| q.value()) {
+    if let Some(v) = size_limit.and_then(|q| parse_quantity(&q.0).ok()).map(|q| q.value()) {
         if v > 0 && v <= size {
             size = v;
         }
@@ -104,7 +105,7 @@ fn pod_memory_limit(pod: &Pod) -> Option<i64> {
     let spec = pod.spec.as_ref()?;
     let limit = |c: &Container| -> Option<i64> {
         let q = c.resources.as_ref()?.limits.as_ref()?.get("memory")?;
-        quantity::parse(q).map(|q| q.value()).filter(|v| *v > 0)
+        parse_quantity(&q.0).ok().map(|q| q.value()).filter(|v| *v > 0)
     };
     let mut sum: i64 = 0;
     for c in &spec.containers {
@@ -121,8 +122,8 @@ fn pod_memory_limit(pod: &Pod) -> Option<i64> {
             init_max = init_max.max(sidecars.saturating_add(l));
         }
     }
-    let overhead =
-        spec.overhead.as_ref().and_then(|o| o.get("memory")).and_then(quantity::parse).map(|q| q.value()).unwrap_or(0);
+    let overhead = spec.overhead.as_ref().and_then(|o| o.get("memory")).and_then(|q| parse_quantity(&q.0).ok());
+    let overhead = overhead.map(|q| q.value()).unwrap_or(0);
     Some(sum.saturating_add(sidecars).max(init_max).saturating_add(overhead))
 }
 

@@ -27,7 +27,6 @@ mod error;
 mod host_path;
 mod mount;
 mod ownership;
-mod quantity;
 mod subpath;
 
 use std::fs;

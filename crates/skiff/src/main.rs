@@ -42,6 +42,9 @@ enum Command {
         #[command(flatten)]
         agent: AgentArgs,
     },
+    /// Holds a pod's shared pid namespace (started by the node agent; not for direct use).
+    #[command(hide = true)]
+    Pause,
     /// The per-container shim (started by the node agent; not for direct use).
     #[command(hide = true)]
     Shim {
@@ -184,6 +187,7 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         // Before anything starts a thread: the shim clones itself into containers and must stay single-threaded.
+        Command::Pause => std::process::exit(skiff_agent::pause::main()),
         Command::Shim { action: Some(ShimAction::Exec { bundle, timeout, argv }), .. } => {
             // no logging: stderr is the command's own output, which the caller captures
             let timeout = timeout.filter(|t| t.is_finite() && *t > 0.0).map(std::time::Duration::from_secs_f64);

@@ -78,6 +78,27 @@ fn container_pid(s: &Server, pod: &str, container: &str) -> i32 {
     v["pid"].as_i64().expect("pid") as i32
 }
 
+/// A cgroup file of the process: `v1_file` in its v1 `controller` hierarchy, else `v2_file` in its v2 cgroup.
+fn cgroup_value(pid: i32, controller: &str, v1_file: &str, v2_file: &str) -> String {
+    let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).expect("cgroup");
+    for l in cg.lines() {
+        let mut f = l.splitn(3, ':');
+        let (_, ctrls, path) = (f.next(), f.next().unwrap_or(""), f.next().unwrap_or(""));
+        if ctrls.split(',').any(|c| c == controller) {
+            let p = format!("/sys/fs/cgroup/{ctrls}{path}/{v1_file}");
+            if let Ok(v) = std::fs::read_to_string(&p) {
+                return v.trim().to_string();
+            }
+        }
+        if ctrls.is_empty() {
+            if let Ok(v) = std::fs::read_to_string(format!("/sys/fs/cgroup{path}/{v2_file}")) {
+                return v.trim().to_string();
+            }
+        }
+    }
+    panic!("no {controller} cgroup for {pid}: {cg}");
+}
+
 fn ns_inode(pid: i32, kind: &str) -> String {
     std::fs::read_link(format!("/proc/{pid}/ns/{kind}")).expect("ns link").display().to_string()
 }
@@ -120,6 +141,30 @@ fn seed_pods_run_as_the_article_describes() {
         s.ok(&["apply", "-f", seed_dir().join(f).to_str().expect("path")]);
     }
     s.ok(&["run", "test-pod", "--image=nginx:1.24", "--port=80"]);
+    // The node registered itself, Ready, with its capacity, pod CIDR and a Lease renewed in kube-node-lease.
+    let node: Value = serde_json::from_str(&s.ok(&["get", "node", "skiff-node", "-o", "json"])).expect("node json");
+    let ready = node["status"]["conditions"].as_array().and_then(|cs| cs.iter().find(|c| c["type"] == "Ready"));
+    assert_eq!(ready.map(|c| c["status"].clone()), Some(Value::from("True")), "{node}");
+    for c in ["MemoryPressure", "DiskPressure", "PIDPressure"] {
+        let cond = node["status"]["conditions"].as_array().and_then(|cs| cs.iter().find(|x| x["type"] == c));
+        assert_eq!(cond.map(|x| x["status"].clone()), Some(Value::from("False")), "{c}: {node}");
+    }
+    assert!(node["status"]["capacity"]["memory"].as_str().is_some_and(|m| m.ends_with("Ki")), "{node}");
+    assert_eq!(node["status"]["nodeInfo"]["kubeletVersion"], "v1.32.0");
+    assert!(node["spec"]["podCIDR"].as_str().is_some_and(|c| c.ends_with(".0/24")), "{node}");
+    let holder = eventually(20, "the node lease", || {
+        let out = s.kubectl(&[
+            "get",
+            "lease",
+            "-n",
+            "kube-node-lease",
+            "skiff-node",
+            "-o",
+            "jsonpath={.spec.holderIdentity}",
+        ]);
+        out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    });
+    assert_eq!(holder, "skiff-node");
     wait_ready(&s, &["nginx-pod", "app-with-sidecar", "frontend-backend", "web-app", "test-pod"]);
 
     // nginx answers on the pod IP, port 80, from the host.
@@ -154,6 +199,8 @@ fn seed_pods_run_as_the_article_describes() {
     // Containers of one pod share the network and UTS namespaces, so the IP and the hostname.
     assert_eq!(ns_inode(proxy, "net"), ns_inode(api, "net"));
     assert_eq!(ns_inode(proxy, "uts"), ns_inode(api, "uts"));
+    assert_eq!(ns_inode(proxy, "ipc"), ns_inode(api, "ipc"));
+    assert_ne!(ns_inode(proxy, "pid"), ns_inode(api, "pid"), "no shareProcessNamespace: a pid namespace each");
     assert_ne!(ns_inode(proxy, "net"), ns_inode(std::process::id() as i32, "net"));
     assert_eq!(nsenter(api, &["-u"], &["hostname"]), "frontend-backend");
     assert_eq!(nsenter(proxy, &["-u"], &["hostname"]), "frontend-backend");
@@ -196,6 +243,19 @@ fn seed_pods_run_as_the_article_describes() {
     let metrics =
         eventually(40, "exporter metrics", || http_get(&web_ip, 9113, "/metrics").filter(|m| m.contains("nginx_up 1")));
     assert!(metrics.contains("nginx_connections_active"), "{metrics}");
+
+    // production-app (05): non-root user, its cgroup limits, the secret in its env, probes gating Ready.
+    s.ok(&["apply", "-f", seed_dir().join("05-production-app.yaml").to_str().expect("path")]);
+    wait_ready(&s, &["production-app"]);
+    let prod = container_pid(&s, "production-app", "app");
+    let status = std::fs::read_to_string(format!("/proc/{prod}/status")).expect("status");
+    assert!(status.lines().any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("1000")), "{status}");
+    let environ =
+        String::from_utf8_lossy(&std::fs::read(format!("/proc/{prod}/environ")).expect("environ")).into_owned();
+    assert!(environ.split('\0').any(|e| e == "DATABASE_URL=postgres://app:s3cret@db.example.internal:5432/app"));
+    assert_eq!(cgroup_value(prod, "memory", "memory.limit_in_bytes", "memory.max"), (512u64 << 20).to_string());
+    let quota = cgroup_value(prod, "cpu", "cpu.cfs_quota_us", "cpu.max");
+    assert!(quota == "50000" || quota.starts_with("50000 "), "{quota}");
 
     // The STATUS column went through upstream's values.
     let _ = watch.kill();
@@ -724,5 +784,146 @@ spec:
     });
     assert!(msg.starts_with("0/1 nodes are available: 1 Insufficient memory."), "{msg}");
     assert!(s.ok(&["get", "pod", "too-big"]).contains("Pending"));
+    s.assert_no_panic();
+}
+
+fn get_status_column(s: &Server, pod: &str) -> String {
+    let line = s.ok(&["get", "pod", pod, "--no-headers"]);
+    line.split_whitespace().nth(2).unwrap_or("").to_string()
+}
+
+#[test]
+fn lifecycle_sidecars_init_failures_termination_and_namespaces() {
+    require_root!();
+    let (_reg, s) = start();
+    let order = tempfile::tempdir().expect("temp dir");
+    std::fs::write(order.path().join("order"), "").expect("order file");
+    let manifest = format!(
+        "apiVersion: v1
+kind: Pod
+metadata: {{name: sidecar}}
+spec:
+  terminationGracePeriodSeconds: 5
+  initContainers:
+  - name: side
+    image: 'busybox:1.36'
+    restartPolicy: Always
+    command: ['sh', '-c', 'trap \"echo side >> /h/order; exit 0\" TERM; echo side up; sleep 3600 & wait']
+    volumeMounts: [{{name: h, mountPath: /h}}]
+  - {{name: init, image: 'busybox:1.36', command: ['sh', '-c', 'echo init']}}
+  containers:
+  - name: app
+    image: 'busybox:1.36'
+    command: ['sh', '-c', 'trap \"echo app >> /h/order; exit 0\" TERM; sleep 3600 & wait']
+    volumeMounts: [{{name: h, mountPath: /h}}]
+  volumes:
+  - {{name: h, hostPath: {{path: {dir}, type: Directory}}}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: init-fails}}
+spec:
+  initContainers: [{{name: bad, image: 'busybox:1.36', command: ['sh', '-c', 'exit 1']}}]
+  containers: [{{name: app, image: 'busybox:1.36', command: ['sleep', '3600']}}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: init-fails-never}}
+spec:
+  restartPolicy: Never
+  initContainers: [{{name: bad, image: 'busybox:1.36', command: ['sh', '-c', 'exit 1']}}]
+  containers: [{{name: app, image: 'busybox:1.36', command: ['sleep', '3600']}}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: messages}}
+spec:
+  restartPolicy: Never
+  containers:
+  - {{name: a, image: 'busybox:1.36', command: ['sh', '-c', 'echo bye > /dev/termination-log; exit 2']}}
+  - name: b
+    image: 'busybox:1.36'
+    terminationMessagePolicy: FallbackToLogsOnError
+    command: ['sh', '-c', 'echo last words; exit 3']
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: stubborn}}
+spec:
+  terminationGracePeriodSeconds: 2
+  containers: [{{name: a, image: 'busybox:1.36', command: ['sh', '-c', 'trap \"\" TERM; sleep 3600 & wait']}}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: hostnet}}
+spec:
+  hostNetwork: true
+  containers: [{{name: a, image: 'busybox:1.36', command: ['sleep', '3600']}}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: shared-pid}}
+spec:
+  shareProcessNamespace: true
+  containers:
+  - {{name: a, image: 'busybox:1.36', command: ['sleep', '3599']}}
+  - {{name: b, image: 'busybox:1.36', command: ['sh', '-c', 'sleep 1; ps; exec sleep 3600']}}
+",
+        dir = order.path().display()
+    );
+    apply(&s, &manifest);
+    wait_ready(&s, &["sidecar", "stubborn", "hostnet", "shared-pid"]);
+
+    // The sidecar started first and keeps running; the regular init container ran to completion after it.
+    let p = pod_json(&s, "sidecar");
+    let side = &p["status"]["initContainerStatuses"][0];
+    let init = &p["status"]["initContainerStatuses"][1];
+    assert!(side["state"]["running"].is_object(), "{side}");
+    assert_eq!(side["started"], true);
+    assert_eq!(init["state"]["terminated"]["reason"], "Completed", "{init}");
+    let t = |v: &Value| chrono::DateTime::parse_from_rfc3339(v.as_str().expect("time")).expect("rfc3339");
+    assert!(t(&side["state"]["running"]["startedAt"]) <= t(&init["state"]["terminated"]["startedAt"]));
+    assert_eq!(s.ok(&["logs", "sidecar", "-c", "side"]), "side up\n");
+
+    // Failing init containers: Init:Error / Init:CrashLoopBackOff with restarts; Never: the pod fails.
+    let seen = eventually(60, "Init:CrashLoopBackOff", || {
+        let st = get_status_column(&s, "init-fails");
+        (st == "Init:CrashLoopBackOff").then_some(st)
+    });
+    assert_eq!(seen, "Init:CrashLoopBackOff");
+    assert_eq!(pod_json(&s, "init-fails")["status"]["phase"], "Pending");
+    eventually(30, "init-fails-never Failed", || {
+        (pod_json(&s, "init-fails-never")["status"]["phase"] == "Failed").then_some(())
+    });
+    assert_eq!(get_status_column(&s, "init-fails-never"), "Init:Error");
+
+    // Termination messages: the file, or the log's end with FallbackToLogsOnError.
+    let p = eventually(30, "messages Failed", || {
+        let p = pod_json(&s, "messages");
+        (p["status"]["phase"] == "Failed").then_some(p)
+    });
+    let msg = |i: usize| p["status"]["containerStatuses"][i]["state"]["terminated"]["message"].clone();
+    assert_eq!(msg(0), "bye\n");
+    assert_eq!(msg(1), "last words\n");
+
+    // Host network: the node's IP and network namespace.
+    let node_ip = s.ok(&["get", "node", "skiff-node", "-o", "jsonpath={.status.addresses[0].address}"]);
+    assert_eq!(pod_ip(&s, "hostnet"), node_ip);
+    let hostnet = container_pid(&s, "hostnet", "a");
+    assert_eq!(ns_inode(hostnet, "net"), ns_inode(std::process::id() as i32, "net"));
+
+    // A shared process namespace: one pid namespace, each container sees the other's processes.
+    let (a, b) = (container_pid(&s, "shared-pid", "a"), container_pid(&s, "shared-pid", "b"));
+    assert_eq!(ns_inode(a, "pid"), ns_inode(b, "pid"));
+    let ps = eventually(20, "ps output", || {
+        let l = s.ok(&["logs", "shared-pid", "-c", "b"]);
+        l.contains("PID").then_some(l)
+    });
+    assert!(ps.contains("sleep 3599"), "{ps}");
+
+    // Deletion: app containers stop before sidecars; a container ignoring SIGTERM is killed after the grace.
+    s.ok(&["delete", "pod", "sidecar", "stubborn", "shared-pid", "--timeout=60s"]);
+    assert_eq!(std::fs::read_to_string(order.path().join("order")).expect("order"), "app\nside\n");
+    assert!(!std::path::Path::new(&format!("/proc/{a}")).exists(), "shared-pid's container survived");
     s.assert_no_panic();
 }

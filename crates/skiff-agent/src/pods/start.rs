@@ -157,7 +157,12 @@ pub async fn start(ctx: &Ctx, a: StartArgs<'_>) -> Outcome {
         env,
         service_env,
         mounts,
-        namespaces: Namespaces { network: sb.netns.clone(), ipc: sb.ipc.clone(), uts: sb.uts.clone(), pid: None },
+        namespaces: Namespaces {
+            network: sb.netns.clone(),
+            ipc: sb.ipc.clone(),
+            uts: sb.uts.clone(),
+            pid: sb.pid.clone(),
+        },
         hostname: sb.hostname.clone(),
         etc_hosts: Some(sb.etc_hosts.clone()),
         etc_hostname: Some(sb.etc_hostname.clone()),
@@ -198,7 +203,7 @@ pub async fn start(ctx: &Ctx, a: StartArgs<'_>) -> Outcome {
         cgroup_parent: format!("{}/pod{}", ctx.cgroup_parent, uid),
         stdio: skiff_runtime::Stdio::null(),
     };
-    let shim_cfg = ShimConfig { container, log_path: log.clone() };
+    let shim_cfg = ShimConfig::new(container, log.clone());
     let written = runs::write_meta(&dir, &meta)
         .map_err(|e| e.to_string())
         .and_then(|_| skiff_shim::write_config(&dir, &shim_cfg).map_err(|e| e.to_string()));

@@ -4,9 +4,14 @@
 //! The value is kept exactly as decimal digits times a power of ten, so comparison never overflows.
 //! Like upstream, the original spelling is kept when it is already canonical (`100m`, `2Gi`, `+1`), and
 //! anything finer than a nano is rounded up (away from zero).
+//!
+//! This is the one quantity type of the workspace: the node side (skiff-containerspec's cgroup limits,
+//! skiff-volumes' emptyDir sizes and downward API) reads it back as the kubelet does, with [`Quantity::value`] and
+//! [`Quantity::milli_value`], and adds requests up with `+`.
 
 use std::cmp::Ordering;
 use std::fmt;
+use std::ops::Add;
 
 /// How a quantity prints (upstream `resource.Format`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,7 +46,7 @@ impl fmt::Display for QuantityError {
 
 impl std::error::Error for QuantityError {}
 
-/// A parsed quantity: `(-1)^negative * digits * 10^exp`.
+/// A parsed quantity: `(-1)^negative * digits * 10^exp`. The default is zero.
 #[derive(Debug, Clone)]
 pub struct Quantity {
     negative: bool,
@@ -56,6 +61,12 @@ pub struct Quantity {
 impl PartialEq for Quantity {
     fn eq(&self, other: &Self) -> bool {
         self.cmp_value(other) == Ordering::Equal
+    }
+}
+
+impl Default for Quantity {
+    fn default() -> Quantity {
+        Quantity { negative: false, digits: vec![], exp: 0, format: Format::DecimalSI, original: None }
     }
 }
 
@@ -182,6 +193,42 @@ fn increment(digits: &mut Vec<u8>) {
     digits.insert(0, 1);
 }
 
+/// Sum of two magnitudes (digit strings of equal length, most significant first).
+fn add_digits(a: &[u8], b: &[u8]) -> Vec<u8> {
+    let mut out = vec![0; a.len()];
+    let mut carry = 0;
+    for i in (0..a.len()).rev() {
+        let v = a[i] + b[i] + carry;
+        out[i] = v % 10;
+        carry = v / 10;
+    }
+    if carry > 0 {
+        out.insert(0, carry);
+    }
+    out
+}
+
+/// Difference of two magnitudes (equal length, `a >= b`).
+fn sub_digits(a: &[u8], b: &[u8]) -> Vec<u8> {
+    let mut out = vec![0; a.len()];
+    let mut borrow = 0;
+    for i in (0..a.len()).rev() {
+        let (x, y) = (a[i], b[i] + borrow);
+        if x >= y {
+            out[i] = x - y;
+            borrow = 0;
+        } else {
+            out[i] = x + 10 - y;
+            borrow = 1;
+        }
+    }
+    out
+}
+
+/// How many decimal places a sum may span before the smaller operand is rounded up to fit: far beyond any real
+/// quantity (`1E` to `1n` is 27), and it keeps `1e2000000000 + 1` from allocating gigabytes.
+const MAX_SUM_DIGITS: i64 = 1000;
+
 impl Quantity {
     fn parse(s: &str) -> Result<Quantity, QuantityError> {
         if s.is_empty() {
@@ -206,7 +253,7 @@ impl Quantity {
         match format {
             Format::DecimalExponent | Format::DecimalSI => {
                 let precision = 18 - shifted.len() as i64;
-                let scale = exponent - denom_len;
+                let scale = exponent as i64 - denom_len as i64;
                 if precision >= 0 && scale >= -9 {
                     keep = scale % 3 == 0 && !shifted.ends_with("000") && !shifted.starts_with('0');
                 }
@@ -225,7 +272,9 @@ impl Quantity {
         let mut digits: Vec<u8> = shifted.bytes().map(|c| c - b'0').collect();
         let mut exp = -denom_len;
         if base == 10 {
-            exp += exponent;
+            // Input can ask for any i32 exponent; keep the arithmetic below (normalize, rounding) far from
+            // overflow. A value beyond 10^±2^30 is past anything representable downstream anyway.
+            exp = (exponent as i64 - denom_len as i64).clamp(-(1 << 30), 1 << 30) as i32;
         } else {
             for _ in 0..exponent {
                 double(&mut digits);
@@ -328,6 +377,55 @@ impl Quantity {
     /// Whether the value is a whole number (upstream checks `MilliValue() % 1000 == 0`).
     pub fn is_integer(&self) -> bool {
         self.is_zero() || self.exp >= 0
+    }
+
+    /// Upstream `Quantity.Value()`: the value in whole units, rounded up, saturated to the `i64` range.
+    pub fn value(&self) -> i64 {
+        self.scaled_value(0)
+    }
+
+    /// Upstream `Quantity.MilliValue()`: the value in thousandths, rounded up, saturated to the `i64` range.
+    pub fn milli_value(&self) -> i64 {
+        self.scaled_value(-3)
+    }
+
+    /// Upstream `Quantity.ScaledValue(scale)`: the value in units of `10^scale`, rounded up (towards positive
+    /// infinity: `-1.5` is `-1`), saturated to the `i64` range (where upstream's int64 fast path may overflow).
+    pub fn scaled_value(&self, scale: i32) -> i64 {
+        if self.is_zero() {
+            return 0;
+        }
+        let saturated = if self.negative { i64::MIN } else { i64::MAX };
+        let len = self.digits.len() as i64;
+        // digits before the decimal point in units of 10^scale; the leading digit is not zero
+        let whole_len = len + i64::from(self.exp) - i64::from(scale);
+        if whole_len > 19 {
+            return saturated; // at least 10^19 > i64::MAX
+        }
+        if whole_len <= 0 {
+            // strictly between -1 and 1
+            return i64::from(!self.negative);
+        }
+        let kept = whole_len.min(len) as usize;
+        let mut v: i128 = 0;
+        for &d in &self.digits[..kept] {
+            v = v * 10 + i128::from(d);
+        }
+        for _ in len..whole_len {
+            v *= 10;
+        }
+        if !self.negative && !is_zero_digits(&self.digits[kept..]) {
+            v += 1;
+        }
+        i64::try_from(if self.negative { -v } else { v }).unwrap_or(saturated)
+    }
+
+    /// The magnitude's digits extended with zeros down to `10^exp` (`exp <= self.exp`), `len` digits long.
+    fn digits_at(&self, exp: i32, len: usize) -> Vec<u8> {
+        let mut d = vec![0; len];
+        let start = len - self.digits.len() - (self.exp - exp) as usize;
+        d[start..start + self.digits.len()].copy_from_slice(&self.digits);
+        d
     }
 
     /// Compares magnitudes exactly.
@@ -456,6 +554,48 @@ impl Quantity {
     }
 }
 
+/// Upstream `Quantity.Add`: the exact sum (unless the operands span more than [`MAX_SUM_DIGITS`] decimal places,
+/// when the smaller one is first rounded up to fit), in the left operand's format (the right one's when the left
+/// is zero).
+impl Add for Quantity {
+    type Output = Quantity;
+
+    fn add(mut self, mut other: Quantity) -> Quantity {
+        let format = if self.is_zero() { other.format } else { self.format };
+        if other.is_zero() || self.is_zero() {
+            let mut sum = if other.is_zero() { self } else { other };
+            sum.format = format;
+            sum.original = None;
+            return sum;
+        }
+        let top = |q: &Quantity| q.digits.len() as i64 + i64::from(q.exp);
+        let mut high = top(&self).max(top(&other));
+        if high - i64::from(self.exp.min(other.exp)) > MAX_SUM_DIGITS {
+            let scale = i32::try_from(high - MAX_SUM_DIGITS).unwrap_or(i32::MAX);
+            self.round_up_to(scale);
+            other.round_up_to(scale);
+            // rounding up may carry into one more digit (999 → 1000)
+            high = top(&self).max(top(&other));
+        }
+        let exp = self.exp.min(other.exp);
+        let len = (high - i64::from(exp)) as usize;
+        let (a, b) = (self.digits_at(exp, len), other.digits_at(exp, len));
+        let (negative, digits) = if self.negative == other.negative {
+            (self.negative, add_digits(&a, &b))
+        } else if self.cmp_abs(&other) == Ordering::Less {
+            (other.negative, sub_digits(&b, &a))
+        } else {
+            (self.negative, sub_digits(&a, &b))
+        };
+        let mut sum = Quantity { negative, digits, exp, format, original: None };
+        sum.normalize();
+        if sum.is_zero() {
+            sum.negative = false;
+        }
+        sum
+    }
+}
+
 impl fmt::Display for Quantity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.canonical())
@@ -477,6 +617,15 @@ mod tests {
 
     fn c(s: &str) -> String {
         parse_quantity(s).unwrap().canonical()
+    }
+
+    #[test]
+    fn absurd_exponents_do_not_overflow() {
+        for s in ["10e2147483647", "1.5e-2147483648", "9.99e2147483647", "1e-2147483648"] {
+            let q = parse_quantity(s).expect(s);
+            let _ = q.to_string();
+            let _ = q.as_f64();
+        }
     }
 
     #[test]
@@ -515,6 +664,95 @@ mod tests {
         assert_eq!(parse_quantity("1Gi").unwrap().cmp_value(&parse_quantity("1024Mi").unwrap()), Ordering::Equal);
         assert_eq!(parse_quantity("1G").unwrap().cmp_value(&parse_quantity("1Gi").unwrap()), Ordering::Less);
         assert_eq!(parse_quantity("-1").unwrap().cmp_value(&parse_quantity("0").unwrap()), Ordering::Less);
+    }
+
+    fn q(s: &str) -> Quantity {
+        parse_quantity(s).unwrap_or_else(|e| panic!("{s}: {e}"))
+    }
+
+    #[test]
+    fn value_and_milli_value_scale_by_the_suffix() {
+        let cases = [
+            ("1", 1, 1000),
+            ("500m", 1, 500),
+            ("100m", 1, 100),
+            ("0.5", 1, 500),
+            (".5", 1, 500),
+            ("5.", 5, 5000),
+            ("1.5", 2, 1500),
+            ("2k", 2000, 2_000_000),
+            ("1Ki", 1024, 1_024_000),
+            ("0.5Ki", 512, 512_000),
+            ("64Mi", 64 << 20, (64 << 20) * 1000),
+            ("128Mi", 134_217_728, 134_217_728_000),
+            ("1Gi", 1 << 30, (1i64 << 30) * 1000),
+            ("1G", 1_000_000_000, 1_000_000_000_000),
+            ("1e3", 1000, 1_000_000),
+            ("1E3", 1000, 1_000_000),
+            ("1.5e-3", 1, 2),
+            ("+3", 3, 3000),
+            ("0", 0, 0),
+            ("100n", 1, 1),
+            ("100u", 1, 1),
+            ("1E", 1_000_000_000_000_000_000, i64::MAX),
+        ];
+        for (s, value, milli) in cases {
+            assert_eq!((q(s).value(), q(s).milli_value()), (value, milli), "{s}");
+        }
+    }
+
+    #[test]
+    fn values_round_up_and_saturate() {
+        assert_eq!(q("1.0001").value(), 2);
+        assert_eq!(q("1001u").milli_value(), 2);
+        assert_eq!(q("1n").milli_value(), 1);
+        assert_eq!(q("0.1m").milli_value(), 1);
+        // towards positive infinity
+        assert_eq!(q("-1.5").value(), -1);
+        assert_eq!(q("-0.5").value(), 0);
+        assert_eq!(q("9223372036854775807").value(), i64::MAX);
+        assert_eq!(q("9223372036854775808").value(), i64::MAX);
+        assert_eq!(q("-9223372036854775808").value(), i64::MIN);
+        assert_eq!(q("-9223372036854775809").value(), i64::MIN);
+        assert_eq!(q("8Ei").value(), i64::MAX);
+        assert_eq!(q("1e2000000000").value(), i64::MAX);
+        assert_eq!(q("-1e30").milli_value(), i64::MIN);
+        assert_eq!(q("1.5").scaled_value(3), 1);
+        assert_eq!(q("1500").scaled_value(3), 2);
+    }
+
+    #[test]
+    fn malformed_quantities_are_refused() {
+        for s in ["", "1.2.3", "1x", "1 Gi", "1Gi ", "1e", "1e+", "1ki", "--1", "1Qi", "abc"] {
+            assert!(parse_quantity(s).is_err(), "{s:?} accepted");
+        }
+        // upstream reads a missing number as zero
+        for s in ["m", "Gi", "."] {
+            assert!(q(s).is_zero(), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn sums_are_exact() {
+        assert_eq!(q("1Gi"), q("1073741824"));
+        assert_eq!(q("1"), q("1000m"));
+        assert!(q("100m").cmp_value(&q("0.2")).is_lt());
+        assert_eq!(q("100m") + q("900m"), q("1"));
+        assert_eq!(q("1Gi") + q("1Mi"), q("1025Mi"));
+        assert_eq!((q("1Gi") + q("1Mi")).canonical(), "1025Mi");
+        assert_eq!(q("1.5") + q("-2"), q("-500m"));
+        assert_eq!(q("-1") + q("1"), Quantity::default());
+        assert!(!(q("-1") + q("1")).is_negative());
+        assert_eq!(q("999m") + q("1m"), q("1"));
+        assert_eq!((Quantity::default() + q("2Gi")).canonical(), "2Gi");
+        assert_eq!((q("2Gi") + Quantity::default()).canonical(), "2Gi");
+        assert_eq!(q("1e30") + q("1n"), q("1000000000000000000000000000000000000001n"));
+        // a sum spanning more than MAX_SUM_DIGITS places rounds the smaller operand up, without allocating a
+        // digit per place
+        let huge = q("1e2000000000");
+        assert!((huge.clone() + q("1")).cmp_value(&huge).is_gt());
+        assert_eq!(Quantity::default().canonical(), "0");
+        assert!(Quantity::default().is_zero());
     }
 
     #[test]

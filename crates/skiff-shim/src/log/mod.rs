@@ -6,13 +6,18 @@
 //! removed) or `P` (a piece of a longer line, continued by the next records of the same stream up to an `F`).
 //! It is the format of containerd and CRI-O, which kubelet reads; keeping it lets the same tools read our logs.
 //! Streams interleave freely, so a reader joins pieces per stream.
+//!
+//! The writer rotates the file by size as the kubelet does ([`Rotation`]); readers read the current file only,
+//! and a follower ([`render_from`] with the [`Cursor`] of its previous call) goes on across a rotation.
 
 mod read;
+mod rotate;
 mod write;
 
 use chrono::{DateTime, Utc};
 
-pub use read::{render, ReadOptions, Rendered};
+pub use read::{render, render_from, Cursor, FileId, ReadOptions, Rendered};
+pub use rotate::{rotated_path, Rotation, DEFAULT_MAX_FILES, DEFAULT_MAX_SIZE};
 pub use write::{LineBuffer, Writer, MAX_PIECE};
 
 /// Which standard stream a record came from.

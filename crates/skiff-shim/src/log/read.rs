@@ -14,11 +14,12 @@
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
-use std::path::Path;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 
-use super::{format_time_go, parse_line, LogLine, Stream};
+use super::{format_time_go, parse_line, rotate, LogLine, Stream};
 use crate::ShimError;
 
 /// What to render (the `PodLogOptions` a node serves).
@@ -36,58 +37,163 @@ pub struct ReadOptions {
     pub stream: Option<Stream>,
 }
 
-/// How far a [`render`] call got.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Rendered {
-    /// Where a follower continues: just after the last record consumed.
+/// A file, as opposed to a path: rotation renames the file a follower reads and puts a new one at the path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FileId {
+    pub dev: u64,
+    pub ino: u64,
+}
+
+impl FileId {
+    fn of(file: &File) -> std::io::Result<FileId> {
+        let m = file.metadata()?;
+        Ok(FileId { dev: m.dev(), ino: m.ino() })
+    }
+}
+
+/// Where a follower continues: a byte offset in a particular file.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Cursor {
     pub offset: u64,
+    /// The file `offset` is in; `None`: whatever file is at the path.
+    pub file: Option<FileId>,
+}
+
+/// How far a [`render`] call got.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Rendered {
+    /// Where a follower continues: just after the last record consumed…
+    pub offset: u64,
+    /// …in this file (which may since have been rotated away from the path).
+    pub file: Option<FileId>,
     /// Bytes written to the output.
     pub bytes: usize,
     /// `limit_bytes` was reached: a follower should stop.
     pub limit_reached: bool,
 }
 
+impl Rendered {
+    /// What to pass to the next [`render_from`] call.
+    pub fn cursor(&self) -> Cursor {
+        Cursor { offset: self.offset, file: self.file }
+    }
+}
+
 /// Renders the records of `path` from byte `from` (0 for the whole file) into `out`.
 ///
 /// Each output line ends with `\n`; a line made of `P` pieces and its `F` piece ends with one. Records that do
-/// not parse are skipped (as kubelet does). A `from` past the end of the file renders nothing.
+/// not parse are skipped (as kubelet does). A `from` past the end of the file renders nothing. Only the current
+/// file is read, not the rotated ones (as the kubelet serves `kubectl logs`).
 pub fn render(path: &Path, from: u64, opts: &ReadOptions, out: &mut dyn Write) -> Result<Rendered, ShimError> {
-    let mut file = File::open(path).map_err(ShimError::io("open", path))?;
-    let start = match opts.tail {
-        Some(n) => tail_start(&mut file, from, n, opts.stream).map_err(ShimError::io("read", path))?,
-        None => from,
+    render_from(path, Cursor { offset: from, file: None }, opts, out)
+}
+
+/// [`render`] for a follower: continues where a previous call stopped (its [`Rendered::cursor`]).
+///
+/// If the file the cursor is in is no longer the one at `path` (the log was rotated), the rest of it is rendered
+/// first (found among the uncompressed rotated files by its inode), then any newer rotated files, then the new
+/// file from its start — so nothing is lost or repeated, and a line whose pieces straddle a rotation is joined.
+/// A follower more than one rotation behind may find its file compressed or removed: it then goes on at the
+/// start of the oldest file it can still read.
+pub fn render_from(path: &Path, from: Cursor, opts: &ReadOptions, out: &mut dyn Write) -> Result<Rendered, ShimError> {
+    let file = File::open(path).map_err(ShimError::io("open", path))?;
+    let id = FileId::of(&file).map_err(ShimError::io("stat", path))?;
+    let (mut segments, start) = match from.file {
+        // rotated since the last call: the new file is read from its start, after what is left of the others
+        Some(old) if old != id => (rotated_since(path, old, from.offset), 0),
+        _ => (vec![], from.offset),
     };
-    file.seek(SeekFrom::Start(start)).map_err(ShimError::io("seek", path))?;
-    let mut reader = BufReader::with_capacity(64 * 1024, file);
+    let mut current = Segment { file, id, start, path: path.into() };
+    if let Some(n) = opts.tail {
+        current.start =
+            tail_start(&mut current.file, current.start, n, opts.stream).map_err(ShimError::io("read", path))?;
+    }
+    let tail_cut = opts.tail.is_some() && current.start > 0;
+    segments.push(current);
     let mut sink = Sink::new(out, opts);
     let mut joiner = Joiner::new(opts);
     let mut record = Vec::new();
-    let (mut pos, mut safe) = (start, start);
+    let mut safe = Cursor { offset: segments[0].start, file: Some(segments[0].id) };
     let mut held: Vec<Vec<u8>> = Vec::new();
-    loop {
-        record.clear();
-        let n = reader.read_until(b'\n', &mut record).map_err(ShimError::io("read", path))?;
-        if n == 0 || record.last() != Some(&b'\n') {
-            break; // end of file, or a record still being written: leave it for the next call
-        }
-        pos += n as u64;
-        if let Some(rec) = parse_line(&record) {
-            if let Some(line) = joiner.feed(&rec) {
-                held.push(line);
-            }
+    let last = segments.len() - 1;
+    for (i, seg) in segments.into_iter().enumerate() {
+        if i == last && tail_cut {
+            // the tail starts inside the current file: nothing before it is wanted, not even a started line
+            joiner = Joiner::new(opts);
+            held.clear();
         }
         if joiner.idle() {
-            for line in held.drain(..) {
-                sink.line(line)?;
+            safe = Cursor { offset: seg.start, file: Some(seg.id) };
+        }
+        let mut file = seg.file;
+        file.seek(SeekFrom::Start(seg.start)).map_err(ShimError::io("seek", &seg.path))?;
+        let mut reader = BufReader::with_capacity(64 * 1024, file);
+        let mut pos = seg.start;
+        loop {
+            record.clear();
+            let n = reader.read_until(b'\n', &mut record).map_err(ShimError::io("read", &seg.path))?;
+            if n == 0 || record.last() != Some(&b'\n') {
+                break; // end of file, or a record still being written: leave it for the next call
             }
-            safe = pos;
-            if sink.limit_reached {
-                break;
+            pos += n as u64;
+            if let Some(rec) = parse_line(&record) {
+                if let Some(line) = joiner.feed(&rec) {
+                    held.push(line);
+                }
             }
+            if joiner.idle() {
+                for line in held.drain(..) {
+                    sink.line(line)?;
+                }
+                safe = Cursor { offset: pos, file: Some(seg.id) };
+                if sink.limit_reached {
+                    break;
+                }
+            }
+        }
+        if sink.limit_reached {
+            break;
         }
     }
     sink.finish()?;
-    Ok(Rendered { offset: safe, bytes: sink.written, limit_reached: sink.limit_reached })
+    Ok(Rendered { offset: safe.offset, file: safe.file, bytes: sink.written, limit_reached: sink.limit_reached })
+}
+
+/// An open file to render from `start`.
+struct Segment {
+    file: File,
+    id: FileId,
+    start: u64,
+    /// For error messages.
+    path: PathBuf,
+}
+
+/// The rotated files a follower in file `old` at `offset` has not finished, oldest first: `old` from `offset`,
+/// then the newer rotated ones. Compressed files are not read (a follower is at most one rotation behind in
+/// practice, and the newest rotated file is never compressed); if `old` is gone, all uncompressed rotated files
+/// from their start. Errors listing or opening mean files that went away meanwhile: skipped.
+fn rotated_since(path: &Path, old: FileId, offset: u64) -> Vec<Segment> {
+    let files: Vec<(PathBuf, File, FileId)> = rotate::uncompressed_rotated(path)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|p| {
+            let f = File::open(&p).ok()?;
+            let id = FileId::of(&f).ok()?;
+            Some((p, f, id))
+        })
+        .collect();
+    let (from, start) = match files.iter().position(|(_, _, id)| *id == old) {
+        Some(i) => (i, offset),
+        // gone (compressed or pruned): files are compressed oldest first and the newest rotated one never is, so
+        // the uncompressed ones all came after it
+        None => (0, 0),
+    };
+    files
+        .into_iter()
+        .enumerate()
+        .skip(from)
+        .map(|(i, (path, file, id))| Segment { file, id, start: if i == from { start } else { 0 }, path })
+        .collect()
 }
 
 /// Joins pieces per stream and renders finished lines.

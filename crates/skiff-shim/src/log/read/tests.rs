@@ -232,3 +232,84 @@ fn what_the_writer_writes_renders_back() {
     assert_eq!(all(&path, &opts()), format!("short\n{long}\noops\npart\n"));
     assert_eq!(all(&path, &ReadOptions { tail: Some(3), ..opts() }), format!("{long}\noops\npart\n"));
 }
+
+fn at(secs: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(1_704_164_645 + secs, 0).unwrap()
+}
+
+fn follow(path: &Path, cursor: &mut Cursor, out: &mut String) {
+    let mut buf = Vec::new();
+    let r = render_from(path, *cursor, &opts(), &mut buf).unwrap();
+    assert_eq!(r.bytes, buf.len());
+    *cursor = r.cursor();
+    out.push_str(std::str::from_utf8(&buf).unwrap());
+}
+
+#[test]
+fn a_follower_goes_on_across_rotations_without_losing_or_repeating() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.log");
+    let rotation = crate::log::Rotation { max_size: 300, max_files: 3 };
+    let mut w = crate::log::Writer::open(&path).unwrap().rotate_at(rotation);
+    let (mut cursor, mut got, mut want) = (Cursor::default(), String::new(), String::new());
+    for i in 0..60 {
+        let chunk = format!("line {i}a\nline {i}b\n");
+        w.write(Stream::Stdout, chunk.as_bytes(), at(i)).unwrap();
+        want.push_str(&chunk);
+        while w.compress_step() {}
+        // every other write: the follower is sometimes a rotation behind (not two: that file is compressed)
+        if i % 2 == 1 {
+            follow(&path, &mut cursor, &mut got);
+        }
+    }
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 3);
+    assert_eq!(got, want);
+    // the cursor is at the end of the current file: nothing more, nothing again
+    follow(&path, &mut cursor, &mut got);
+    assert_eq!(got, want);
+    assert_eq!(cursor.offset, std::fs::metadata(&path).unwrap().len());
+}
+
+#[test]
+fn a_line_whose_pieces_straddle_a_rotation_is_joined() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.log");
+    let rotation = crate::log::Rotation { max_size: 17_000, max_files: 5 };
+    let mut w = crate::log::Writer::open(&path).unwrap().rotate_at(rotation);
+    let long = "L".repeat(crate::log::MAX_PIECE + 3000);
+    let (mut cursor, mut got) = (Cursor::default(), String::new());
+    // one P piece of stdout, and a stderr line finished while stdout is mid-line
+    w.write(Stream::Stdout, &long.as_bytes()[..crate::log::MAX_PIECE + 1000], at(0)).unwrap();
+    w.write(Stream::Stderr, b"err\n", at(0)).unwrap();
+    follow(&path, &mut cursor, &mut got);
+    assert_eq!(got, "", "held until the stdout line is whole");
+    // the F piece does not fit: a new file
+    w.write(Stream::Stdout, format!("{}\nafter\n", &long[crate::log::MAX_PIECE + 1000..]).as_bytes(), at(1)).unwrap();
+    assert!(dir.path().join("c.log.20240102-030406").exists());
+    follow(&path, &mut cursor, &mut got);
+    assert_eq!(got, format!("err\n{long}\nafter\n"));
+    follow(&path, &mut cursor, &mut got);
+    assert_eq!(got, format!("err\n{long}\nafter\n"));
+}
+
+#[test]
+fn a_follower_whose_file_is_gone_starts_at_the_oldest_readable_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.log");
+    let rotated = dir.path().join("c.log.20240102-030405");
+    std::fs::write(&rotated, format!("{T0} stdout F r1\n{T0} stdout F r2\n")).unwrap();
+    std::fs::write(dir.path().join("c.log.20240102-030404.gz"), "not read").unwrap();
+    std::fs::write(&path, format!("{T1} stdout F c1\n")).unwrap();
+    // in the rotated file, after r1: the rest of it, then the current file
+    let id = FileId::of(&File::open(&rotated).unwrap()).unwrap();
+    let r1_len = format!("{T0} stdout F r1\n").len() as u64;
+    let mut got = String::new();
+    follow(&path, &mut Cursor { offset: r1_len, file: Some(id) }, &mut got);
+    assert_eq!(got, "r2\nc1\n");
+    // in a file that is no longer there (compressed): every uncompressed file from its start
+    let mut got = String::new();
+    let mut cursor = Cursor { offset: 7, file: Some(FileId { dev: u64::MAX, ino: u64::MAX }) };
+    follow(&path, &mut cursor, &mut got);
+    assert_eq!(got, "r1\nr2\nc1\n");
+    assert_eq!(cursor.file, Some(FileId::of(&File::open(&path).unwrap()).unwrap()));
+}
