@@ -12,7 +12,8 @@
 //! root → cwd (created) → oom_score_adj → rlimits → umask → bounding set → groups/gid/uid (keeping
 //! capabilities) → capset → ambient → no_new_privs → chdir → execve (over `$PATH`).
 
-use std::ffi::CStr;
+use std::ffi::{CStr, CString};
+use std::os::fd::RawFd;
 
 use libc::{c_char, c_ulong};
 
@@ -119,14 +120,19 @@ unsafe fn mount_raw(
     libc::mount(src, dst, fstype, flags, data as *const libc::c_void)
 }
 
-unsafe fn setup(p: &Plan) -> Result<(), Report> {
-    for (i, fd) in p.stdio.iter().enumerate() {
+/// The start shared by a container's init and an exec'd process: stdio in place, every other inherited descriptor
+/// closed at exec, the cgroups joined (host paths, so before any mount namespace; "0" = the writer itself, which
+/// may be pid 1 of its namespace already), then the namespaces joined by descriptor, in the given order.
+unsafe fn enter(
+    stdio: &[RawFd; 3],
+    cgroup_procs: &[CString],
+    setns: &[(RawFd, libc::c_int, &'static str)],
+) -> Result<(), Report> {
+    for (i, fd) in stdio.iter().enumerate() {
         check!(0, i, libc::dup2(*fd, i as i32));
     }
-    // nothing the parent left open (without CLOEXEC) reaches the container
     libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, libc::CLOSE_RANGE_CLOEXEC);
-    // "0" = the writer itself: we may be pid 1 in our namespace already
-    for (i, procs) in p.cgroup_procs.iter().enumerate() {
+    for (i, procs) in cgroup_procs.iter().enumerate() {
         let fd = check!(1, i, libc::open(procs.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC));
         let w = libc::write(fd, b"0".as_ptr().cast(), 1);
         let e = errno();
@@ -135,9 +141,14 @@ unsafe fn setup(p: &Plan) -> Result<(), Report> {
             return Err(Report { kind: KIND_STEP, errno: e, step: 1, detail: i as u32 });
         }
     }
-    for (i, (fd, typ, _)) in p.setns.iter().enumerate() {
+    for (i, (fd, typ, _)) in setns.iter().enumerate() {
         check!(2, i, libc::setns(*fd, *typ));
     }
+    Ok(())
+}
+
+unsafe fn setup(p: &Plan) -> Result<(), Report> {
+    enter(&p.stdio, &p.cgroup_procs, &p.setns)?;
     if p.unshare_cgroupns {
         check!(3, 0, libc::unshare(libc::CLONE_NEWCGROUP));
     }
@@ -370,24 +381,8 @@ unsafe fn join(p: &ExecPlan) -> Result<(), Report> {
     // Until execve, this process is a copy of the (host) caller: no container process may ptrace it or open its
     // /proc/PID/exe (the host binary; runc's CVE-2019-5736). execve makes the new program dumpable again.
     check!(30, 0, libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0));
-    for (i, fd) in p.stdio.iter().enumerate() {
-        check!(0, i, libc::dup2(*fd, i as i32));
-    }
-    libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, libc::CLOSE_RANGE_CLOEXEC);
-    // the cgroup paths are the host's: join before the mount namespace
-    for (i, procs) in p.cgroup_procs.iter().enumerate() {
-        let fd = check!(1, i, libc::open(procs.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC));
-        let w = libc::write(fd, b"0".as_ptr().cast(), 1);
-        let e = errno();
-        libc::close(fd);
-        if w < 0 {
-            return Err(Report { kind: KIND_STEP, errno: e, step: 1, detail: i as u32 });
-        }
-    }
-    for (i, (fd, typ, _)) in p.setns.iter().enumerate() {
-        check!(2, i, libc::setns(*fd, *typ));
-    }
-    Ok(())
+    // the mount namespace is last in `setns` (the cgroup paths are the host's)
+    enter(&p.stdio, &p.cgroup_procs, &p.setns)
 }
 
 /// The exec'd process (the joiner's child, in the container's pid namespace, the caller's child): a session and

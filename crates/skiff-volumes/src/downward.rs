@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{Container, DownwardAPIVolumeFile, Pod, ResourceFieldSelector};
+use skiff_api::field::go_quote;
 use skiff_api::validation::parse_quantity;
 
 use crate::atomic_writer::{clean_path, FileProjection, Payload};
@@ -185,48 +186,6 @@ pub fn format_map(m: Option<&BTreeMap<String, String>>) -> String {
         out.push_str(&go_quote(v));
     }
     out
-}
-
-/// Go's `strconv.Quote`: printable characters as they are, the usual C escapes, other control characters as
-/// `\xNN`, other non-printable characters as `\uNNNN` / `\UNNNNNNNN`.
-pub(crate) fn go_quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\u{7}' => out.push_str("\\a"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{b}' => out.push_str("\\v"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => out.push_str(&format!("\\x{:02x}", c as u32)),
-            c if is_go_printable(c) => out.push(c),
-            c if (c as u32) < 0x10000 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push_str(&format!("\\U{:08x}", c as u32)),
-        }
-    }
-    out.push('"');
-    out
-}
-
-/// An approximation of Go's `strconv.IsPrint` (letters, marks, numbers, punctuation, symbols and the ASCII
-/// space): control, format, separator (other than ' '), private-use and non-character code points are not.
-fn is_go_printable(c: char) -> bool {
-    let u = c as u32;
-    !(c.is_control()
-        || matches!(u, 0xa0 | 0xad | 0x061c | 0x180e | 0x1680 | 0x3000 | 0xfeff)
-        || (0x2000..=0x200f).contains(&u)
-        || (0x2028..=0x202f).contains(&u)
-        || (0x205f..=0x206f).contains(&u)
-        || (0xd800..=0xf8ff).contains(&u)
-        || (0xfff0..=0xfffb).contains(&u)
-        || (u & 0xfffe) == 0xfffe
-        || (0xe0000..=0xe007f).contains(&u)
-        || u >= 0xf0000)
 }
 
 const QUALIFIED_NAME_MAX_LENGTH: usize = 63;

@@ -380,12 +380,29 @@ pub fn go_quote(s: &str) -> String {
             '\t' => out.push_str("\\t"),
             '\u{b}' => out.push_str("\\v"),
             c if (c as u32) < 0x20 || c as u32 == 0x7f => out.push_str(&format!("\\x{:02x}", c as u32)),
-            c if c.is_control() => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
+            c if is_go_printable(c) => out.push(c),
+            c if (c as u32) < 0x10000 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push_str(&format!("\\U{:08x}", c as u32)),
         }
     }
     out.push('"');
     out
+}
+
+/// An approximation of Go's `unicode.IsPrint` good for the characters met in practice: controls, the Unicode
+/// format and separator characters Go treats as non-printable, surrogates, private use and non-characters.
+fn is_go_printable(c: char) -> bool {
+    let u = c as u32;
+    !(c.is_control()
+        || matches!(u, 0xa0 | 0xad | 0x061c | 0x180e | 0x1680 | 0x3000 | 0xfeff)
+        || (0x2000..=0x200f).contains(&u)
+        || (0x2028..=0x202f).contains(&u)
+        || (0x205f..=0x206f).contains(&u)
+        || (0xd800..=0xf8ff).contains(&u)
+        || (0xfff0..=0xfffb).contains(&u)
+        || (u & 0xfffe) == 0xfffe
+        || (0xe0000..=0xe007f).contains(&u)
+        || u >= 0xf0000)
 }
 
 #[cfg(test)]
