@@ -120,7 +120,13 @@ async fn bind(client: &Client, pod: &Value, node: &str) -> Result<(), ClientErro
         Err(e) => return Err(e),
     }
     tracing::info!(pod = %format!("{ns}/{name}"), node, "scheduled");
-    record_event(client, pod, "Normal", "Scheduled", &format!("Successfully assigned {ns}/{name} to {node}")).await
+    // Like upstream's event broadcaster, the event is written in the background: binding the next pod does not
+    // wait for it.
+    let (client, pod, msg) = (client.clone(), pod.clone(), format!("Successfully assigned {ns}/{name} to {node}"));
+    tokio::spawn(async move {
+        let _ = record_event(&client, &pod, "Normal", "Scheduled", &msg).await;
+    });
+    Ok(())
 }
 
 /// Marks the pod unschedulable (condition PodScheduled=False) and records a FailedScheduling event — once per

@@ -522,6 +522,21 @@ fn deleted_pods_leave_nothing_behind_and_a_restarted_server_adopts_running_ones(
         let ip = p["status"]["podIP"].as_str().unwrap_or("none");
         assert!(!String::from_utf8_lossy(&table.stdout).contains(&format!("{ip} ")), "nft still names {ip}");
     }
+
+    // A forced deletion removes the object at once; the agent still stops and removes everything.
+    s.ok(&["run", "forced", "--image=busybox:1.36", "--", "sleep", "3600"]);
+    wait_ready(&s, &["forced"]);
+    let uid = pod_json(&s, "forced")["metadata"]["uid"].as_str().expect("uid").to_string();
+    let pid = container_pid(&s, "forced", "forced");
+    s.ok(&["delete", "pod", "forced", "--grace-period=0", "--force"]);
+    eventually(30, "the forced pod's container gone", || {
+        (!std::path::Path::new(&format!("/proc/{pid}")).exists()).then_some(())
+    });
+    let left = eventually(30, "the forced pod cleaned up", || {
+        let left = leftovers(&s, &uid, "none");
+        left.is_empty().then_some(left)
+    });
+    assert!(left.is_empty());
     s.assert_no_panic();
 }
 
