@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 use skiff_client::q;
 use tokio::sync::{watch, Notify};
 
-use super::probes::{self, ProbeStates};
+use super::probes::ProbeStates;
 use super::runs::{self, Run};
 use super::start::{self, Outcome, StartArgs};
 use super::status::{self, PodView, Transitions};
@@ -28,6 +28,11 @@ use crate::backoff::Backoff;
 use crate::events::Subject;
 use crate::images::go_duration_ms;
 use crate::sandbox::Sandbox;
+
+mod probing;
+mod teardown;
+
+pub(super) use teardown::remove_cgroup_parent;
 
 const RESYNC: Duration = Duration::from_secs(10);
 /// How often ConfigMap/Secret-backed volumes are refreshed from the API.
@@ -337,91 +342,6 @@ impl Worker {
         Ok(())
     }
 
-    /// Starts a prober for every running container run that has probes and none yet; stops those of runs that
-    /// ended.
-    fn sync_probers(&mut self, pod: &Pod) {
-        let spec = pod.spec.clone().unwrap_or_default();
-        let containers = spec.init_containers.iter().flatten().chain(spec.containers.iter());
-        let Some(ip) = self.sandbox.as_ref().map(|s| s.ip) else { return };
-        for c in containers {
-            let has = c.liveness_probe.is_some() || c.readiness_probe.is_some() || c.startup_probe.is_some();
-            let current = self.runs.get(&c.name).and_then(|r| r.last()).filter(|r| r.running());
-            let prober_run = self.probers.get(&c.name).map(|(id, _)| id.clone());
-            match (current, prober_run) {
-                (Some(r), Some(id)) if r.meta.id == id => {}
-                (Some(r), _) if has => {
-                    if let Some((_, h)) = self.probers.remove(&c.name) {
-                        h.abort();
-                    }
-                    let kind = if spec.containers.iter().any(|x| x.name == c.name) { Kind::App } else { Kind::Init };
-                    let target = probes::Target {
-                        container: c.clone(),
-                        run_id: r.meta.id.clone(),
-                        pod_ip: std::net::IpAddr::V4(ip),
-                        bundle: r.dir.clone(),
-                        subject: subject(pod, field_path(kind, &c.name)),
-                    };
-                    let task =
-                        tokio::spawn(probes::run(self.ctx.clone(), target, self.probes.clone(), self.wake.clone()));
-                    self.probers.insert(c.name.clone(), (r.meta.id.clone(), task.abort_handle()));
-                }
-                (None, Some(_)) | (Some(_), Some(_)) => {
-                    if let Some((_, h)) = self.probers.remove(&c.name) {
-                        h.abort();
-                    }
-                    self.probes.lock().unwrap_or_else(|e| e.into_inner()).remove(&c.name);
-                }
-                _ => {}
-            }
-        }
-    }
-
-    /// Stops the containers whose liveness or startup probe failed for good; the next pass restarts them per
-    /// the restart policy.
-    async fn kill_unhealthy(&mut self, pod: &Pod) {
-        let doomed: Vec<(String, String, String)> = self
-            .probes
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .filter_map(|(name, st)| st.kill.clone().map(|why| (name.clone(), st.run_id.clone(), why)))
-            .collect();
-        let spec = pod.spec.clone().unwrap_or_default();
-        for (name, run_id, why) in doomed {
-            let Some(c) = spec.init_containers.iter().flatten().chain(spec.containers.iter()).find(|c| c.name == name)
-            else {
-                continue;
-            };
-            let kind = if spec.containers.iter().any(|x| x.name == name) { Kind::App } else { Kind::Init };
-            let grace = c
-                .liveness_probe
-                .as_ref()
-                .and_then(|p| p.termination_grace_period_seconds)
-                .or(spec.termination_grace_period_seconds)
-                .unwrap_or(30)
-                .max(0) as u64;
-            let ctx = self.ctx.clone();
-            if let Some(run) = self.runs.get_mut(&name).and_then(|r| r.last_mut()).filter(|r| r.meta.id == run_id) {
-                ctx.recorder.normal(&subject(pod, field_path(kind, &name)), "Killing", &why).await;
-                stop::stop(&ctx, run, Duration::from_secs(grace)).await;
-            }
-            if let Some((_, h)) = self.probers.remove(&name) {
-                h.abort();
-            }
-            self.probes.lock().unwrap_or_else(|e| e.into_inner()).remove(&name);
-        }
-    }
-
-    fn started(&self, c: &Container) -> bool {
-        let run = self.last_run(&c.name).filter(|r| r.running());
-        let probes = self.probes.lock().unwrap_or_else(|e| e.into_inner());
-        match (run, probes.get(&c.name)) {
-            (Some(r), Some(p)) if p.run_id == r.meta.id => p.started,
-            (Some(_), _) => c.startup_probe.is_none(),
-            (None, _) => false,
-        }
-    }
-
     fn last_run(&self, name: &str) -> Option<&Run> {
         self.runs.get(name).and_then(|r| r.last())
     }
@@ -567,130 +487,5 @@ impl Worker {
             Err(e) => tracing::warn!(pod = %self.uid, error = %e, "writing the pod status"),
         }
         phase
-    }
-
-    /// The pod reached Succeeded or Failed: stop what still runs (sidecars), release everything, remove the
-    /// sandbox. The pod IP stays in the status, as upstream.
-    async fn finish(&mut self, pod: &Pod) {
-        let grace = Duration::from_secs(
-            pod.spec.as_ref().and_then(|s| s.termination_grace_period_seconds).unwrap_or(30).max(0) as u64,
-        );
-        self.stop_all(Some(pod), grace).await;
-        if let Err(e) = self.ctx.sandboxes.remove(&self.uid).await {
-            tracing::warn!(pod = %self.uid, error = %e, "removing the sandbox of a finished pod");
-        }
-        self.terminal = true;
-    }
-
-    /// Stops every running container: app containers together, then sidecars in reverse order.
-    async fn stop_all(&mut self, pod: Option<&Pod>, grace: Duration) {
-        for (_, (_, h)) in self.probers.drain() {
-            h.abort();
-        }
-        let spec = pod.and_then(|p| p.spec.clone()).unwrap_or_default();
-        let init_names: Vec<String> = spec.init_containers.iter().flatten().map(|c| c.name.clone()).collect();
-        let ctx = self.ctx.clone();
-        let mut app_runs: Vec<(String, Run)> = Vec::new();
-        let mut init_runs: Vec<(String, Run)> = Vec::new();
-        for (name, runs) in self.runs.iter_mut() {
-            if let Some(r) = runs.last_mut() {
-                r.refresh();
-                if r.running() {
-                    let item = (name.clone(), r.clone());
-                    if init_names.contains(name) {
-                        init_runs.push(item)
-                    } else {
-                        app_runs.push(item)
-                    }
-                }
-            }
-        }
-        let kill = |name: String, mut run: Run, kind: Kind| {
-            let ctx = ctx.clone();
-            async move {
-                if let Some(p) = pod {
-                    let msg = format!("Stopping container {name}");
-                    ctx.recorder.normal(&subject(p, field_path(kind, &name)), "Killing", &msg).await;
-                }
-                stop::stop(&ctx, &mut run, grace).await;
-                (name, run)
-            }
-        };
-        let mut done: Vec<(String, Run)> =
-            futures::future::join_all(app_runs.into_iter().map(|(n, r)| kill(n, r, Kind::App))).await;
-        init_runs.sort_by_key(|(n, _)| std::cmp::Reverse(init_names.iter().position(|x| x == n)));
-        for (n, r) in init_runs {
-            done.push(kill(n, r, Kind::Init).await);
-        }
-        for (name, run) in done {
-            if let Some(last) = self.runs.get_mut(&name).and_then(|v| v.last_mut()) {
-                *last = run;
-            }
-        }
-        for r in self.runs.values_mut().flatten() {
-            r.refresh();
-            if !r.running() {
-                stop::release(&self.ctx, r).await;
-            }
-        }
-    }
-
-    /// Stops everything of the pod and removes its sandbox and volumes (not its directory yet).
-    async fn terminate(&mut self, pod: Option<&Pod>, grace: Duration) {
-        self.stop_all(pod, grace).await;
-        if let Err(e) = self.ctx.sandboxes.remove(&self.uid).await {
-            tracing::warn!(pod = %self.uid, error = %e, "removing the sandbox");
-        }
-        let root = self.ctx.layout.volumes(&self.uid);
-        let torn = tokio::task::spawn_blocking(move || skiff_volumes::PodVolumes::new(root).teardown()).await;
-        if let Ok(Err(e)) = torn {
-            tracing::warn!(pod = %self.uid, error = %e, "tearing down volumes");
-        }
-    }
-
-    /// Deletes the pod object for good. `true` when it is gone (or replaced by another pod of the same name).
-    async fn final_delete(&self, pod: &Pod) -> bool {
-        let opts = json!({"apiVersion": "v1", "kind": "DeleteOptions", "gracePeriodSeconds": 0,
-                          "preconditions": {"uid": self.uid}});
-        match self.ctx.client.delete(&pod_path(pod), Some(&opts)).await {
-            Ok(_) => true,
-            Err(e) if e.is_not_found() || e.is_conflict() => true,
-            Err(e) => {
-                tracing::warn!(pod = %self.uid, error = %e, "deleting the pod");
-                false
-            }
-        }
-    }
-
-    /// Removes the pod's directory: nothing of it remains on the node.
-    async fn forget(&mut self) {
-        self.ctx.images.forget(&self.uid);
-        self.ctx.recorder.forget(&self.uid);
-        let dir = self.ctx.layout.pod(&self.uid);
-        let cgroup = format!("{}/pod{}", self.ctx.cgroup_parent, self.uid);
-        let _ = tokio::task::spawn_blocking(move || {
-            remove_cgroup_parent(&cgroup);
-            if let Err(e) = std::fs::remove_dir_all(&dir) {
-                if e.kind() != std::io::ErrorKind::NotFound {
-                    tracing::warn!(dir = %dir.display(), error = %e, "removing the pod directory");
-                }
-            }
-        })
-        .await;
-        tracing::info!(pod = %self.uid, "pod removed from the node");
-    }
-}
-
-/// Removes the pod-level cgroup directories (the runtime removes each container's own).
-pub(super) fn remove_cgroup_parent(rel: &str) {
-    let Ok(roots) = std::fs::read_dir("/sys/fs/cgroup") else { return };
-    let mut dirs: Vec<PathBuf> = roots.flatten().map(|e| e.path().join(rel)).collect();
-    dirs.push(PathBuf::from("/sys/fs/cgroup").join(rel));
-    for d in dirs {
-        if d.is_dir() {
-            if let Err(e) = std::fs::remove_dir(&d) {
-                tracing::debug!(dir = %d.display(), error = %e, "removing a pod cgroup");
-            }
-        }
     }
 }
