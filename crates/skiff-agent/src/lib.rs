@@ -124,6 +124,9 @@ pub async fn run(client: Client, cfg: Config) -> Result<(), AgentError> {
         shim_exe: cfg.shim_exe.clone(),
         cgroup_parent: cfg.cgroup_parent.clone(),
         index: Default::default(),
+        start_slots: tokio::sync::Semaphore::new(
+            2 * std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        ),
     });
     if let Some((port, tls)) = &cfg.node_server {
         let addr = std::net::SocketAddr::from((std::net::Ipv4Addr::UNSPECIFIED, *port));

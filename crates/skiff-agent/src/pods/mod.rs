@@ -41,6 +41,8 @@ pub struct Ctx {
     pub cgroup_parent: String,
     /// `namespace/name` → uid of the pods this node runs (for the node server).
     pub index: Mutex<HashMap<String, String>>,
+    /// Container starts (shim spawns) running at once.
+    pub start_slots: tokio::sync::Semaphore,
 }
 
 impl Ctx {

@@ -212,6 +212,8 @@ pub async fn start(ctx: &Ctx, a: StartArgs<'_>) -> Outcome {
     }
     ctx.recorder.normal(subject, "Created", &format!("Created container: {}", c.name)).await;
     let (exe, bundle) = (ctx.shim_exe.clone(), dir.clone());
+    // A burst of starts contends for the same two or so cores; a few at a time finish sooner overall.
+    let _slot = ctx.start_slots.acquire().await;
     let report = tokio::task::spawn_blocking(move || skiff_shim::spawn(&exe, &bundle))
         .await
         .map_err(|e| e.to_string())
