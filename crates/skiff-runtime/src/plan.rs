@@ -443,11 +443,11 @@ pub(crate) fn process_plan(process: &Process) -> Result<(ProcessPlan, String)> {
         Some(c) => {
             let last = caps::last_cap();
             Some(Caps {
-                bounding: caps::mask(c.bounding().as_ref(), last)?,
-                effective: caps::mask(c.effective().as_ref(), last)?,
-                permitted: caps::mask(c.permitted().as_ref(), last)?,
-                inheritable: caps::mask(c.inheritable().as_ref(), last)?,
-                ambient: caps::mask(c.ambient().as_ref(), last)?,
+                bounding: caps::mask(c.bounding().as_ref(), last),
+                effective: caps::mask(c.effective().as_ref(), last),
+                permitted: caps::mask(c.permitted().as_ref(), last),
+                inheritable: caps::mask(c.inheritable().as_ref(), last),
+                ambient: caps::mask(c.ambient().as_ref(), last),
                 last,
             })
         }
