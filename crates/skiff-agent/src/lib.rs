@@ -88,8 +88,9 @@ pub async fn reset(cfg: &Config) -> Result<(), AgentError> {
         Ok(n) => n.teardown().await?,
         Err(_) => return Err(AgentError::Setup("the pod network is still in use".into())),
     }
-    let cg = cfg.cgroup_parent.clone();
-    pods::remove_cgroup_dirs(&cg);
+    if let Err(e) = skiff_runtime::remove_cgroup("", &cfg.cgroup_parent) {
+        tracing::warn!(cgroup = %cfg.cgroup_parent, error = %e, "removing the pods' parent cgroup");
+    }
     Ok(())
 }
 

@@ -850,7 +850,10 @@ impl Unpacker {
             }
             Some(_) => {}
         }
-        let (_, parent) = comps.split_last().expect("non-empty");
+        let Some((_, parent)) = comps.split_last() else {
+            self.skip(shown, "hard link at the layer root");
+            return Ok(());
+        };
         let Some(dir) = self.parent_dir(shown, parent, true)? else { return Ok(()) };
         self.clear_slot(shown, dir.as_fd(), name, comps, false)?;
         match sys::link_at(tdir.as_fd(), &tname_c, dir.as_fd(), name) {

@@ -239,6 +239,12 @@ pub fn destroy_by_id(state_dir: &Path, id: &str) -> Result<()> {
     Ok(())
 }
 
+/// Removes the (empty) cgroup `parent/name` from every hierarchy this runtime uses — e.g. a pod's directory once
+/// its containers are destroyed. Absent is fine.
+pub fn remove_cgroup(parent: &str, name: &str) -> Result<()> {
+    cgroup::for_container(cgroup::Layout::detect()?, parent, name)?.remove()
+}
+
 /// Reaps `pid` if it is our child and has exited (or exits within a second after SIGKILL).
 fn reap(pid: i32) {
     for _ in 0..500 {

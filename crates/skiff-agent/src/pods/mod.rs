@@ -177,13 +177,10 @@ pub async fn reset_pod(layout: &Layout, sandboxes: &Sandboxes, cgroup_parent: &s
     if let Ok(Err(e)) = tokio::task::spawn_blocking(move || skiff_volumes::PodVolumes::new(root).teardown()).await {
         tracing::warn!(pod = uid, error = %e, "tearing down volumes");
     }
-    worker::remove_cgroup_parent(&format!("{cgroup_parent}/pod{uid}"));
+    if let Err(e) = skiff_runtime::remove_cgroup(cgroup_parent, &format!("pod{uid}")) {
+        tracing::warn!(pod = uid, error = %e, "removing the pod cgroup");
+    }
     if let Err(e) = std::fs::remove_dir_all(layout.pod(uid)) {
         tracing::warn!(pod = uid, error = %e, "removing the pod directory");
     }
-}
-
-/// Removes the (empty) cgroup directories named `rel` in every hierarchy.
-pub fn remove_cgroup_dirs(rel: &str) {
-    worker::remove_cgroup_parent(rel);
 }

@@ -32,8 +32,6 @@ use crate::sandbox::Sandbox;
 mod probing;
 mod teardown;
 
-pub(super) use teardown::remove_cgroup_parent;
-
 const RESYNC: Duration = Duration::from_secs(10);
 /// How often ConfigMap/Secret-backed volumes are refreshed from the API.
 const VOLUME_REFRESH: Duration = Duration::from_secs(10);

@@ -1,7 +1,6 @@
 //! Ending a pod on this node: stopping its containers (app containers together, then sidecars in reverse order),
 //! removing its sandbox and volumes, the final delete of the object, and forgetting it.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Pod;
@@ -110,9 +109,11 @@ impl Worker {
         self.ctx.images.forget(&self.uid);
         self.ctx.recorder.forget(&self.uid);
         let dir = self.ctx.layout.pod(&self.uid);
-        let cgroup = format!("{}/pod{}", self.ctx.cgroup_parent, self.uid);
+        let (parent, name) = (self.ctx.cgroup_parent.clone(), format!("pod{}", self.uid));
         let _ = tokio::task::spawn_blocking(move || {
-            remove_cgroup_parent(&cgroup);
+            if let Err(e) = skiff_runtime::remove_cgroup(&parent, &name) {
+                tracing::warn!(cgroup = %name, error = %e, "removing the pod cgroup");
+            }
             if let Err(e) = std::fs::remove_dir_all(&dir) {
                 if e.kind() != std::io::ErrorKind::NotFound {
                     tracing::warn!(dir = %dir.display(), error = %e, "removing the pod directory");
@@ -121,19 +122,5 @@ impl Worker {
         })
         .await;
         tracing::info!(pod = %self.uid, "pod removed from the node");
-    }
-}
-
-/// Removes the pod-level cgroup directories (the runtime removes each container's own).
-pub(in crate::pods) fn remove_cgroup_parent(rel: &str) {
-    let Ok(roots) = std::fs::read_dir("/sys/fs/cgroup") else { return };
-    let mut dirs: Vec<PathBuf> = roots.flatten().map(|e| e.path().join(rel)).collect();
-    dirs.push(PathBuf::from("/sys/fs/cgroup").join(rel));
-    for d in dirs {
-        if d.is_dir() {
-            if let Err(e) = std::fs::remove_dir(&d) {
-                tracing::debug!(dir = %d.display(), error = %e, "removing a pod cgroup");
-            }
-        }
     }
 }
